@@ -91,3 +91,7 @@ class Proposer(Protocol):
 
 class ProposalError(Exception):
     """A proposer could not produce a usable proposal (recorded as a PROPOSAL failure)."""
+
+
+class SessionStop(Exception):
+    """Raised by a proposer to end the design session cleanly (e.g. an exhausted LLM budget)."""

@@ -1,0 +1,42 @@
+# One-command entry points. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+WORKSPACE ?= runs
+DEMO_ITERATIONS ?= 12
+
+.PHONY: setup demo test test-fast lint-imports bench clean-workspace
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job on the embedded default: a design session on `synthetic` with the search proposer.
+demo: setup
+	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) init
+	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) design --agent recommender \
+		--dataset synthetic --proposer search --iterations $(DEMO_ITERATIONS) --auto-approve
+	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) agents versions recommender
+
+# The whole test suite (slow, postgres and sandbox tests included). Exit 5 (no tests) is a failure.
+test: setup
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint-imports: setup
+	$(VENV)/bin/lint-imports
+
+bench: setup
+	$(PY) benchmarks/kb_history.py
+	$(PY) benchmarks/metrics_throughput.py
+	$(PY) benchmarks/sandbox_overhead.py
+	$(PY) benchmarks/families.py
+	$(PY) benchmarks/search_vs_baselines.py
+
+clean-workspace:
+	rm -rf $(WORKSPACE)/knowledge.db* $(WORKSPACE)/agents $(WORKSPACE)/experiments $(WORKSPACE)/cache

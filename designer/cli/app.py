@@ -1,0 +1,105 @@
+"""Entry point of ``agenticrs``: global options, sub-commands, one-line errors."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from designer.cli.output import err
+from designer.cli.services import Options
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="AgenticRS design agent: evolve recommender agents, review and version them.")
+
+GLOBAL_OPTIONS = ("--workspace", "--db")
+
+
+@app.callback()
+def root(ctx: typer.Context,
+         workspace: Path = typer.Option(Path("runs"), "--workspace", envvar="AGENTICRS_WORKSPACE",
+                                        help="workspace folder (default ./runs)"),
+         db: Optional[str] = typer.Option(None, "--db", envvar="AGENTICRS_DB",
+                                          help="database URL, e.g. postgresql+psycopg://user@host/db"),
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging on stderr")) -> None:
+    """Global options; they may also be given after the command."""
+    _setup_logging(verbose)
+    ctx.obj = Options(workspace=workspace, db=db)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err, show_time=False, show_path=False)])
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--workspace X``/``--db X`` from anywhere to the front, so both orders work."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
+            front += [arg, argv[i + 1]]
+            i += 2
+            continue
+        if any(arg.startswith(o + "=") for o in GLOBAL_OPTIONS):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _register() -> None:
+    from designer.cli import agents, design, evaluate, history, init, review
+    for module in (init, agents, history, review, design, evaluate):
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected errors print one line and exit 1 (usage errors exit 2)."""
+    from designer.errors import DesignerError, UsageError
+    from knowledge_base.errors import KnowledgeBaseError
+    from sandbox.harness.data import DatasetError
+    _register()
+    args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="agenticrs", standalone_mode=False)
+    except UsageError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+    except (DesignerError, KnowledgeBaseError, DatasetError, _sandbox_error(), _family_error()) as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted: what was recorded is kept; run the same command to continue")
+        sys.exit(130)
+    except _click_exceptions() as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+
+
+def _sandbox_error() -> type[Exception]:
+    from sandbox.runner import SandboxError
+    return SandboxError
+
+
+def _family_error() -> type[Exception]:
+    from designer.families import FamilyError
+    return FamilyError
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    import click
+    return (click.ClickException,)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""``agenticrs design``: run a design session for one agent."""
+from __future__ import annotations
+
+import fcntl
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from designer.cli.output import emit_json, err, out, table
+from designer.cli.proposers import make_proposer
+from designer.cli.services import Services
+from designer.errors import UsageError
+from designer.events import Event, EventKind
+from designer.executor import LocalExecutor
+from designer.loop import DesignLoop
+from designer.settings import load_settings
+from designer.static_check import check_module
+
+STYLE = {EventKind.NEW_BEST: "bold green", EventKind.APPROVED: "bold green", EventKind.PENDING_REVIEW: "green",
+         EventKind.FAILED: "red", EventKind.PROPOSAL_FAILED: "red", EventKind.SCREENED_OUT: "yellow"}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("design")(design)
+
+
+@contextmanager
+def agent_lock(folder: Path, agent: str) -> Iterator[None]:
+    """One design session per agent and workspace at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{agent}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another design session is running for agent {agent} in this workspace; "
+                             "wait for it or stop it") from None
+        yield
+
+
+class LiveView:
+    """Prints one line per event that matters; a status line shows the current state on a TTY."""
+
+    def __init__(self, iterations: Optional[int]):
+        self.iterations, self.best, self.status = iterations, None, None
+
+    def __call__(self, event: Event) -> None:
+        if event.reward is not None and event.kind in (EventKind.NEW_BEST, EventKind.BASELINE):
+            self.best = event.reward
+        if event.important:
+            style = STYLE.get(event.kind, "")
+            prefix = f"[{event.iteration:>3}]" if event.iteration else "[  -]"
+            err.print(f"{prefix} {event.message}", style=style, highlight=False, markup=False)
+        if self.status is not None:
+            total = f"/{self.iterations}" if self.iterations else ""
+            best = f"{self.best:.4f}" if self.best is not None else "-"
+            self.status.update(f"iteration {event.iteration}{total} · {event.kind.value} · best {best}")
+
+
+def design(ctx: typer.Context,
+           agent: str = typer.Option(..., "--agent", help="agent to improve (see `agenticrs agents list`)"),
+           iterations: Optional[int] = typer.Option(None, "--iterations", min=1),
+           time_budget: Optional[float] = typer.Option(None, "--time-budget", min=1, help="seconds"),
+           proposer: str = typer.Option("search", "--proposer", help="search | llm | mixed"),
+           sampler: str = typer.Option("tpe", "--sampler", help="search: tpe | cmaes | random"),
+           model: Optional[str] = typer.Option(None, "--model", help="LLM, e.g. openai/gpt-4o-mini"),
+           api_base: Optional[str] = typer.Option(None, "--api-base", help="OpenAI-compatible endpoint"),
+           temperature: float = typer.Option(0.7, "--temperature"),
+           budget_usd: Optional[float] = typer.Option(None, "--budget-usd"),
+           max_calls: Optional[int] = typer.Option(None, "--max-calls"),
+           auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
+           dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
+           data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+           split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
+           seed: Optional[int] = typer.Option(None, "--seed"),
+           wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+           memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
+           allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+           config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
+           json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Propose, evaluate in the sandbox, and promote better versions of AGENT."""
+    if iterations is None and time_budget is None:
+        iterations = 10
+    s = Services(ctx.obj)
+    s.store.get_agent(agent)
+    limits = {k: v for k, v in {"wall_seconds": wall_limit, "memory_mb": memory_mb}.items() if v is not None}
+    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir,
+                         split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None)
+    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
+    with agent_lock(s.workspace.root / "locks", agent):
+        err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
+        executor = LocalExecutor(settings, s.workspace.cache_dir)
+        chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
+                               seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
+                               budget_usd=budget_usd, max_calls=max_calls)
+        view = LiveView(iterations)
+        loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
+                          families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,
+                          auto_approve=auto_approve, on_event=view, static_check=check_module,
+                          session_id=chosen.session_id, insights=chosen.insights)
+        err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
+        if err.is_terminal:
+            with err.status("starting") as status:
+                view.status = status
+                summary = loop.run(iterations=iterations, time_budget=time_budget)
+        else:
+            summary = loop.run(iterations=iterations, time_budget=time_budget)
+    _print_summary(summary, json_out)
+
+
+def _print_summary(summary, json_out: bool) -> None:
+    data = {"session": summary.session_id, "agent": summary.agent, "dataset": summary.dataset_key,
+            "iterations": summary.iterations, "evaluated": summary.evaluated, "failed": summary.failed,
+            "screened_out": summary.screened_out, "duplicates": summary.duplicates,
+            "promoted_experiments": summary.promoted, "approved_versions": summary.approved,
+            "baseline_reward": summary.baseline_reward, "best_reward": summary.best_reward,
+            "best_experiment": summary.best_experiment_id, "stopped": summary.stopped_reason,
+            "elapsed_seconds": round(summary.elapsed_seconds, 1)}
+    if json_out:
+        return emit_json(data)
+    table(f"design session {summary.session_id}", ["", "value"], [[k, v] for k, v in data.items()])
+    if summary.promoted and not summary.approved:
+        out.print("winners wait for review: agenticrs review list")

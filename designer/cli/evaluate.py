@@ -1,0 +1,94 @@
+"""``agenticrs evaluate FILE.py|FAMILY``: score one agent through the sandbox."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from designer.cli.output import emit_json, err, out, table
+from designer.cli.services import Options
+from designer.errors import UsageError
+from designer.executor import LocalExecutor
+from designer.families import load_families
+from designer.settings import load_settings
+from designer.workspace import MARKER
+from sandbox.evaluation import EvaluationJob
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)
+
+
+def _candidate(target: str, params_json: Optional[str]) -> tuple[str, dict, Optional[float]]:
+    try:
+        params = json.loads(params_json) if params_json else {}
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--params is not valid JSON ({e}); e.g. --params '{{\"l2\": 200}}'") from e
+    if not isinstance(params, dict):
+        raise UsageError("--params must be a JSON object, e.g. '{\"l2\": 200}'")
+    path = Path(target)
+    if target.endswith(".py"):
+        if not path.is_file():
+            raise UsageError(f"no agent file at {path}")
+        return path.read_text(), params, None
+    families = load_families()
+    if target not in families:
+        raise UsageError(f"{target!r} is neither a .py file nor a family; families: {', '.join(families)}")
+    family = families[target]
+    full = family.validate(params)
+    return family.render(full), full, family.time_limit_seconds
+
+
+def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent FILE.py or a family name"),
+             params: Optional[str] = typer.Option(None, "--params", help="JSON object of parameters"),
+             dataset: Optional[str] = typer.Option(None, "--dataset"),
+             data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+             split: Optional[str] = typer.Option(None, "--split"),
+             test: bool = typer.Option(False, "--test", help="sealed test: fit on train+validation, score test"),
+             k: int = typer.Option(10, "--k", min=1),
+             wall_limit: Optional[float] = typer.Option(None, "--wall-limit"),
+             allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+             json_out: bool = typer.Option(False, "--json")) -> None:
+    """Validation metrics of one agent (sealed test metrics with --test), run in the sandbox."""
+    options: Options = ctx.obj
+    code, full_params, family_limit = _candidate(target, params)
+    has_workspace = (options.workspace / MARKER).is_file()
+    cache = options.workspace / "cache" if has_workspace else Path.home() / ".cache" / "agenticrs"
+    settings = load_settings(None, dataset=dataset, data_dir=data_dir, split=split, k=k,
+                             allow_insecure_sandbox=allow_insecure or None)
+    limit = wall_limit or family_limit
+    limits = settings.limits.model_copy(update={"wall_seconds": limit}) if limit else settings.limits
+    executor = LocalExecutor(settings, cache)
+    job = EvaluationJob(code=code, params=full_params, stage="test" if test else "validation", k=k, limits=limits)
+    with tempfile.TemporaryDirectory(prefix="agenticrs-eval-") as tmp:
+        err.print(f"evaluating {target} on {executor.dataset_key} ({job.stage}) in sandbox tier {executor.tier} ...")
+        result = executor.evaluate(job, Path(tmp))
+    data = {"target": target, "dataset": executor.dataset_key, "stage": job.stage, "outcome": result.outcome.value,
+            "tier": result.tier, "metrics": result.metrics, "segments": result.segments,
+            "fit_seconds": result.fit_seconds, "recommend_seconds": result.recommend_seconds,
+            "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
+            "error": None if result.outcome.ok else f"{result.error_type}: {result.message}"}
+    if json_out:
+        emit_json(data)
+    else:
+        _print(data, result)
+    if not result.outcome.ok:
+        raise typer.Exit(1)
+
+
+def _print(data: dict, result) -> None:
+    out.print(f"outcome [bold]{data['outcome']}[/]  tier {data['tier']}  wall {data['wall_seconds']:.2f}s  "
+              f"fit {data['fit_seconds'] or 0:.2f}s  peak memory {data['peak_memory_mb'] or 0:.0f} MB")
+    if not result.outcome.ok:
+        out.print(f"[red]{data['error']}[/]")
+        if result.traceback_tail:
+            out.print(result.traceback_tail, markup=False, highlight=False)
+        return
+    label = "sealed test" if data["stage"] == "test" else "validation"
+    table(f"{label} metrics on {data['dataset']}", ["metric", "value"], sorted(data["metrics"].items()))
+    seg = [[name, v.get("ndcg@10"), v.get("recall@10"), v.get("users")] for name, v in sorted(data["segments"].items())]
+    if seg:
+        table("by segment", ["segment", "ndcg@10", "recall@10", "users"], seg)

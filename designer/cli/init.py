@@ -1,0 +1,48 @@
+"""``agenticrs init``: create or upgrade a workspace."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from designer.builtin_agents import builtin_specs
+from designer.cli.output import emit_json, err
+from designer.cli.services import Options, Services
+from designer.release import Releaser
+from designer.versions import AgentRepository
+from designer.workspace import redact_url
+from knowledge_base.store import Store
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+
+
+def init(ctx: typer.Context,
+         json_out: bool = typer.Option(False, "--json", help="print what was set up as JSON")) -> None:
+    """Create the workspace (knowledge base, agents repository, experiments/); safe to run twice."""
+    options: Options = ctx.obj
+    services = Services(options, create=True)
+    ws = services.workspace
+    store = Store.open(ws.db_url)
+    store.upgrade()
+    repo = AgentRepository.init(ws.agents_repo)
+    releaser = Releaser(store, repo)
+    created = []
+    for spec in builtin_specs(services.families):
+        store.upsert_agent(spec)
+        releaser.reconcile(spec.name)
+        if store.champion(spec.name) is None:
+            family = services.families[spec.family]
+            params = family.defaults()
+            releaser.publish_initial(spec.name, spec.family, params, family.render(params))
+            created.append(spec.name)
+    summary = {"workspace": str(ws.root), "db": redact_url(ws.db_url), "schema": store.revision(),
+               "agents": [a.name for a in store.list_agents()], "created_agents": created}
+    if json_out:
+        emit_json(summary)
+    else:
+        err.print(f"workspace ready at {ws.root}  (database {summary['db']}, schema {summary['schema']})")
+        err.print(f"agents: {', '.join(summary['agents'])}" + (f"  (new: {', '.join(created)})" if created else ""))
+        err.print("next: agenticrs design --agent recommender --iterations 10")

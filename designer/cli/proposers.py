@@ -1,0 +1,34 @@
+"""Build the proposer a ``design`` run asked for."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from designer.errors import UsageError
+from designer.proposers.search import SearchProposer
+
+
+@dataclass
+class ChosenProposer:
+    proposer: Any
+    session_id: str
+    insights: Callable[[Any], str] | None = None
+
+
+def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
+                  model: str | None, api_base: str | None, temperature: float,
+                  budget_usd: float | None, max_calls: int | None) -> ChosenProposer:
+    """``search`` works offline; ``llm`` and ``mixed`` need --model."""
+    session_id = uuid.uuid4().hex[:12]
+    if kind == "search":
+        return ChosenProposer(SearchProposer(sampler=sampler, seed=seed), session_id)
+    if kind in ("llm", "mixed"):
+        if not model:
+            raise UsageError(f"--proposer {kind} needs --model (e.g. openai/gpt-4o-mini) and, for a "
+                             "local OpenAI-compatible server, --api-base http://127.0.0.1:PORT/v1")
+        from designer.cli.llm_wiring import make_llm_proposer
+        return make_llm_proposer(kind, store=store, agent=agent, workspace=workspace, sampler=sampler,
+                                 seed=seed, model=model, api_base=api_base, temperature=temperature,
+                                 budget_usd=budget_usd, max_calls=max_calls, session_id=session_id)
+    raise UsageError(f"unknown proposer {kind!r}: use search, llm or mixed")

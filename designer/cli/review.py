@@ -1,0 +1,126 @@
+"""``agenticrs review list|show ID|approve ID|reject ID --reason TEXT``."""
+from __future__ import annotations
+
+import difflib
+from typing import Optional
+
+import typer
+
+from designer.cli.output import emit_json, err, fmt, out, table
+from designer.cli.services import Services
+from designer.promotion import align, compare
+from designer.settings import PromotionConfig
+from knowledge_base.errors import NotFoundError
+from knowledge_base.models import PromotionState
+
+review_app = typer.Typer(no_args_is_help=True, help="Review candidates that beat their parent.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(review_app, name="review")
+
+
+def _test_ndcg(store, exp_id: int) -> float | None:
+    test = store.get_test_metrics(exp_id) or {}
+    return (test.get("metrics") or {}).get("ndcg@10")
+
+
+@review_app.command("list")
+def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "--agent"),
+                 json_out: bool = typer.Option(False, "--json")) -> None:
+    """Candidates waiting for a decision, newest first."""
+    s = Services(ctx.obj)
+    rows = s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=200)
+    data = [{"id": e.id, "agent": e.agent_name, "family": e.family, "proposer": e.proposer,
+             "model": e.proposal.get("model"), "inner_reward": e.inner_reward, "p_value": e.p_value,
+             "effect_size": e.effect_size, "test_ndcg@10": _test_ndcg(s.store, e.id),
+             "parent_version_id": e.parent_version_id, "created_at": e.created_at} for e in rows]
+    if json_out:
+        return emit_json(data)
+    if not data:
+        out.print("nothing waits for review")
+        return
+    table("pending review", ["id", "agent", "family", "proposer", "val reward", "gain", "p", "test ndcg@10"],
+          [[d["id"], d["agent"], d["family"], d["proposer"], d["inner_reward"], d["effect_size"], d["p_value"],
+            d["test_ndcg@10"]] for d in data])
+
+
+def _incumbent(s: Services, exp):
+    inc_id = exp.proposal.get("incumbent_experiment")
+    return s.store.get_experiment(inc_id) if inc_id else None
+
+
+@review_app.command("show")
+def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(False, "--json")) -> None:
+    """Diff against the parent, metrics with confidence intervals, p-value, segments, sealed test."""
+    s = Services(ctx.obj)
+    exp = s.store.get_experiment(experiment_id)
+    parent = s.store.get_version_by_id(exp.parent_version_id) if exp.parent_version_id else None
+    parent_code = s.repo.read_version(exp.agent_name, parent.number).code if parent else ""
+    code_diff = "".join(difflib.unified_diff(parent_code.splitlines(True), s.store.get_code(exp.code_hash).splitlines(True),
+                                             f"{parent.tag if parent else 'none'}/agent.py", f"experiment-{exp.id}/agent.py"))
+    incumbent = _incumbent(s, exp)
+    comparison = None
+    if incumbent is not None:
+        try:
+            mine = s.store.get_user_scores(exp.id)
+            theirs = s.store.get_user_scores(incumbent.id)
+            comparison = compare(*align(*mine, *theirs), PromotionConfig())
+        except NotFoundError:
+            comparison = None
+    test = s.store.get_test_metrics(exp.id) or {}
+    data = {"id": exp.id, "agent": exp.agent_name, "promotion": exp.promotion.value, "family": exp.family,
+            "proposer": exp.proposer, "model": exp.proposal.get("model"), "ask": exp.proposal.get("ask"),
+            "rationale": exp.proposal.get("rationale"), "params": exp.params,
+            "parent": parent.tag if parent else None, "validation": exp.metrics,
+            "parent_validation": incumbent.metrics if incumbent else {},
+            "comparison": comparison.model_dump() if comparison else None,
+            "segments": exp.segments, "parent_segments": incumbent.segments if incumbent else {},
+            "test": test.get("metrics", {}), "diff": code_diff,
+            "reviews": [r.model_dump() for r in s.store.list_reviews(experiment_id=exp.id)]}
+    if json_out:
+        return emit_json(data)
+    out.print(f"[bold]experiment {exp.id}[/] for {exp.agent_name}: {exp.promotion.value}; "
+              f"parent {data['parent']}; {exp.proposer} ({exp.family})")
+    if data["model"]:
+        out.print(f"model: {data['model']}   ask: {data['ask']}")
+    out.print(f"rationale: {data['rationale']}")
+    if comparison:
+        out.print(f"inner reward {exp.agent_name}: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
+                  f"gain {comparison.effect:+.4f} [95% CI {comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], "
+                  f"p={comparison.p_value:.4f} over {comparison.n_users} users")
+    keys = sorted(exp.metrics)
+    table("validation (candidate vs parent) and sealed test", ["metric", "candidate", "parent", "delta", "test"],
+          [[k, exp.metrics.get(k), data["parent_validation"].get(k),
+            _delta(exp.metrics.get(k), data["parent_validation"].get(k)), data["test"].get(k)] for k in keys])
+    seg_rows = []
+    for seg, values in sorted(exp.segments.items()):
+        for metric in ("ndcg@10",):
+            if metric in values:
+                before = data["parent_segments"].get(seg, {}).get(metric)
+                seg_rows.append([seg, values[metric], before, _delta(values[metric], before)])
+    if seg_rows:
+        table("per segment ndcg@10", ["segment", "candidate", "parent", "delta"], seg_rows)
+    out.print(code_diff or "(code identical to the parent; only params differ)", highlight=False, markup=False)
+
+
+def _delta(a, b):
+    return a - b if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+
+
+@review_app.command("approve")
+def approve(ctx: typer.Context, experiment_id: int,
+            reason: str = typer.Option("", "--reason", help="optional note stored with the review")) -> None:
+    """Commit the candidate as the agent's next version (git commit + tag) and make it champion."""
+    s = Services(ctx.obj)
+    version = s.releaser.approve(experiment_id, reason=reason)
+    err.print(f"approved: {version.tag} (commit {version.git_sha[:10]}) is now the champion")
+
+
+@review_app.command("reject")
+def reject(ctx: typer.Context, experiment_id: int,
+           reason: str = typer.Option(..., "--reason", help="why; stored as knowledge for later proposals")) -> None:
+    """Reject a candidate; the reason is stored and shown to later proposers."""
+    s = Services(ctx.obj)
+    s.releaser.reject(experiment_id, reason)
+    err.print(f"rejected experiment {experiment_id}; reason stored")

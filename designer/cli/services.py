@@ -1,0 +1,49 @@
+"""Open what a command needs: workspace, knowledge base, agents repository, families."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from designer.families import load_families
+from designer.release import Releaser
+from designer.versions import AgentRepository
+from designer.workspace import Workspace
+from knowledge_base.store import Store
+
+
+@dataclass
+class Options:
+    """Global options given before or after the command."""
+
+    workspace: Path
+    db: str | None
+
+
+class Services:
+    """Lazily opened collaborators for one CLI invocation."""
+
+    def __init__(self, options: Options, create: bool = False):
+        self.options = options
+        self.workspace = (Workspace.create(options.workspace, options.db) if create
+                          else Workspace.open(options.workspace, options.db))
+
+    @cached_property
+    def store(self) -> Store:
+        store = Store.open(self.workspace.db_url)
+        store.check_schema()
+        return store
+
+    @cached_property
+    def repo(self) -> AgentRepository:
+        return AgentRepository(self.workspace.agents_repo)
+
+    @cached_property
+    def releaser(self) -> Releaser:
+        return Releaser(self.store, self.repo)
+
+    @cached_property
+    def families(self) -> dict[str, Any]:
+        override = self.workspace.families_dir
+        return load_families(override if override.is_dir() else None)

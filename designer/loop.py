@@ -1,0 +1,380 @@
+"""The design loop: one ``step()`` = parent -> context -> proposal -> candidate ->
+cascade evaluation in the sandbox -> knowledge base -> promotion (-> git version).
+
+Collaborators (store, proposer, executor, releaser, clock) are injected; progress leaves
+as ``Event``s. Failures of generated code are data (experiment + failure rows), never
+exceptions that escape the loop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from designer.context import build_context
+from designer.errors import DesignerError
+from designer.events import Event, EventKind, EventSink
+from designer.promotion import Comparison, align, compare
+from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
+from designer.release import Releaser
+from designer.settings import DesignSettings
+from designer.workspace import Workspace
+from knowledge_base.models import (AgentVersion, Experiment, ExperimentDraft, ExperimentResult,
+                                   ExperimentStatus, FailureDraft, FailureKind, PromotionState)
+from sandbox.evaluation import EvaluationJob, EvaluationResult
+from sandbox.outcome import Outcome
+
+log = logging.getLogger(__name__)
+
+STATUS_OF = {o: ExperimentStatus(o.value) for o in Outcome}
+FAILURE_OF = {Outcome.TIMED_OUT: FailureKind.TIMEOUT, Outcome.OUT_OF_MEMORY: FailureKind.MEMORY,
+              Outcome.KILLED_BY_LIMIT: FailureKind.LIMIT, Outcome.INVALID_OUTPUT: FailureKind.INVALID_OUTPUT}
+
+
+def classify_failure(result: EvaluationResult) -> FailureKind:
+    """The failure class of a run that did not complete."""
+    if result.outcome in FAILURE_OF:
+        return FAILURE_OF[result.outcome]
+    kind = result.error_type or ""
+    if kind in ("SyntaxError", "IndentationError", "TabError"):
+        return FailureKind.SYNTAX
+    if kind in ("ImportError", "ModuleNotFoundError"):
+        return FailureKind.IMPORT
+    if kind in ("AttributeError", "TypeError") and any(
+            w in result.message for w in ("Agent", "recommend", "fit", "__init__", "argument")):
+        return FailureKind.INTERFACE
+    return FailureKind.RUNTIME
+
+
+@dataclass
+class Incumbent:
+    version: AgentVersion
+    code: str
+    experiment: Experiment
+    user_ids: np.ndarray
+    rewards: np.ndarray
+
+
+@dataclass
+class SessionSummary:
+    session_id: str
+    agent: str
+    dataset_key: str
+    iterations: int = 0
+    evaluated: int = 0
+    failed: int = 0
+    screened_out: int = 0
+    duplicates: int = 0
+    promoted: list[int] = field(default_factory=list)
+    approved: list[str] = field(default_factory=list)
+    baseline_reward: float | None = None
+    best_reward: float | None = None
+    best_experiment_id: int | None = None
+    stopped_reason: str = ""
+    elapsed_seconds: float = 0.0
+
+
+class DesignLoop:
+    """Individual evolution of one agent on one data set."""
+
+    def __init__(self, *, store: Any, proposer: Any, executor: Any, releaser: Releaser,
+                 families: dict[str, Any], agent_name: str, settings: DesignSettings,
+                 workspace: Workspace, auto_approve: bool = False, session_id: str | None = None,
+                 on_event: EventSink | None = None, clock: Callable[[], float] = time.monotonic,
+                 static_check: Callable[[str], list[str]] | None = None,
+                 insights: Callable[[Any], str] | None = None, insight_every: int = 5):
+        self.store, self.proposer, self.executor, self.releaser = store, proposer, executor, releaser
+        self.families, self.settings, self.workspace = families, settings, workspace
+        self.agent = store.get_agent(agent_name)
+        self.auto_approve = auto_approve
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.on_event, self.clock, self.static_check = on_event or (lambda e: None), clock, static_check
+        self.insights, self.insight_every = insights, insight_every
+        self.dataset_key = executor.dataset_key
+        self.summary = SessionSummary(self.session_id, agent_name, self.dataset_key)
+        self.iteration = 0
+
+    # ---- session ------------------------------------------------------------------------
+
+    def run(self, iterations: int | None = None, time_budget: float | None = None) -> SessionSummary:
+        """Run steps until ``iterations`` proposals or ``time_budget`` seconds; resumable."""
+        start = self.clock()
+        self._emit(EventKind.STARTED, f"design session {self.session_id} for {self.agent.name} on {self.dataset_key}")
+        self.resume()
+        incumbent = self.incumbent()
+        self.summary.baseline_reward = incumbent.experiment.inner_reward
+        self._track_best(incumbent.experiment)
+        reason = "iterations done"
+        while iterations is None or self.summary.iterations < iterations:
+            if time_budget is not None and self.clock() - start >= time_budget:
+                reason = "time budget spent"
+                break
+            try:
+                self.step()
+            except SessionStop as e:
+                reason = str(e) or type(e).__name__
+                break
+        self.summary.stopped_reason = reason
+        self.summary.elapsed_seconds = self.clock() - start
+        self._emit(EventKind.STOPPED, f"stopped: {reason}", reward=self.summary.best_reward)
+        return self.summary
+
+    def resume(self) -> None:
+        """Mark experiments of dead sessions INTERRUPTED; finish promotions they left half done."""
+        interrupted = self.store.interrupt_running(self.agent.name, exclude_session=self.session_id)
+        if interrupted:
+            self._emit(EventKind.RESUMED, f"{len(interrupted)} experiment(s) of an interrupted session "
+                       f"marked INTERRUPTED: {interrupted}")
+        self.releaser.reconcile(self.agent.name)
+        for exp in self.store.list_experiments(agent_name=self.agent.name, promotion=PromotionState.PENDING_REVIEW,
+                                               dataset_key=self.dataset_key, limit=100):
+            if self.store.get_test_metrics(exp.id) is None:
+                self.seal_test(exp)
+            if self.auto_approve and exp.proposal.get("auto_approve"):
+                self._approve(exp)
+
+    # ---- one step -----------------------------------------------------------------------
+
+    def step(self) -> None:
+        """One proposal, evaluated through the cascade and judged for promotion."""
+        self.iteration += 1
+        self.summary.iterations += 1
+        incumbent = self.incumbent()
+        try:
+            proposal = self.proposer.propose(self._context(incumbent))
+        except ProposalError as e:
+            self._record_failure(None, FailureKind.PROPOSAL, str(e), "")
+            self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")
+            return
+        candidate = self.make_candidate(proposal)
+        self._emit(EventKind.PROPOSED, f"{proposal.kind.value}: {proposal.family} {proposal.rationale}",
+                   data={"params": candidate.params})
+        if self._already_evaluated(candidate):
+            self.summary.duplicates += 1
+            self._emit(EventKind.DUPLICATE, f"candidate {candidate.content_hash[:10]} already evaluated")
+            return
+        if (problems := self._static_problems(candidate)):
+            self._reject_static(candidate, incumbent, problems)
+            return
+        cheap = self._run_stage(candidate, incumbent, "cheap")
+        if cheap is None or not self._passes_screen(cheap, incumbent):
+            return
+        full = self._run_stage(candidate, incumbent, "full", parent_experiment=cheap)
+        if full is not None:
+            self._judge(full, incumbent)
+        self._maybe_summarise(incumbent)
+
+    def _maybe_summarise(self, incumbent: Incumbent) -> None:
+        """Every ``insight_every`` iterations, store what worked and failed as an insight."""
+        if self.insights is None or self.summary.iterations % self.insight_every:
+            return
+        text = self.insights(self._context(incumbent))
+        if text.strip():
+            self.store.add_insight(self.agent.name, text.strip(), {"session": self.session_id,
+                                                                   "iteration": self.iteration})
+            self._emit(EventKind.INSIGHT, f"insight stored: {text.strip()[:120]}")
+
+    def make_candidate(self, proposal: Proposal) -> Candidate:
+        """Render a family proposal, or take an LLM's module as is."""
+        if proposal.kind is ProposalKind.CODE:
+            return Candidate(proposal=proposal, code=proposal.code or "", params=dict(proposal.params))
+        family = self.families[proposal.family]
+        params = family.validate(proposal.params)
+        return Candidate(proposal=proposal, code=family.render(params), params=params)
+
+    # ---- incumbent and context -----------------------------------------------------------
+
+    def incumbent(self) -> Incumbent:
+        """The champion with its per-user rewards on this data set (scored once if needed)."""
+        version = self.store.champion(self.agent.name)
+        if version is None:
+            raise DesignerError(f"agent {self.agent.name} has no version: run `agenticrs init`")
+        code = self.releaser.repo.read_version(self.agent.name, version.number).code
+        candidate = Candidate(proposal=Proposal(proposer="baseline", kind=ProposalKind.PARAMS,
+                                                family=version.family, params=version.params,
+                                                rationale=f"score champion v{version.number}"),
+                              code=code, params=dict(version.params))
+        exp = self.store.find_experiment(self.agent.name, self.dataset_key, candidate.content_hash, "full")
+        if exp is None or exp.status is not ExperimentStatus.COMPLETED:
+            exp = self._run_stage(candidate, None, "full", version=version)
+            if exp is None:
+                raise DesignerError(f"the champion {version.tag} fails on {self.dataset_key}: see "
+                                    "`agenticrs history --status FAILED`; roll back or fix the agent")
+            self._emit(EventKind.BASELINE, f"champion {version.tag} scores {exp.inner_reward:.4f}",
+                       experiment_id=exp.id, reward=exp.inner_reward)
+        users, rewards = self.store.get_user_scores(exp.id)
+        return Incumbent(version, code, exp, users, rewards)
+
+    def _context(self, incumbent: Incumbent):
+        family = self.families.get(incumbent.version.family)
+        return build_context(
+            self.store, agent=self.agent, parent=incumbent.version, parent_code=incumbent.code,
+            parent_reward=incumbent.experiment.inner_reward, families=self.families,
+            dataset_key=self.dataset_key, time_limit_seconds=self._limits(family).wall_seconds,
+            memory_limit_mb=self.settings.limits.memory_mb, iteration=self.iteration)
+
+    def _limits(self, family: Any):
+        limits = self.settings.limits
+        if family is not None:
+            limits = limits.model_copy(update={"wall_seconds": min(limits.wall_seconds, family.time_limit_seconds)})
+        return limits
+
+    # ---- stages -------------------------------------------------------------------------
+
+    def _already_evaluated(self, candidate: Candidate) -> bool:
+        h = candidate.content_hash
+        return any(self.store.find_experiment(self.agent.name, self.dataset_key, h, stage)
+                   for stage in ("cheap", "full"))
+
+    def _static_problems(self, candidate: Candidate) -> list[str]:
+        if candidate.proposal.kind is not ProposalKind.CODE or self.static_check is None:
+            return []
+        return self.static_check(candidate.code)
+
+    def _run_stage(self, candidate: Candidate, incumbent: Incumbent | None, stage: str,
+                   parent_experiment: Experiment | None = None,
+                   version: AgentVersion | None = None) -> Experiment | None:
+        """Evaluate one stage; record experiment, artifacts, failure. None if it failed."""
+        exp = self._start(candidate, incumbent, stage, parent_experiment, version)
+        cheap = stage == "cheap"
+        promo = self.settings.promotion
+        family = self.families.get(candidate.proposal.family or "")
+        job = EvaluationJob(code=candidate.code, params=candidate.params, stage="validation",
+                            k=self.settings.k, user_fraction=promo.cheap_fraction if cheap else 1.0,
+                            fidelity=promo.cheap_fidelity if cheap else 1.0, seed=self.settings.seed,
+                            limits=self._limits(family), inner_reward=self.agent.inner_reward)
+        self._emit(EventKind.STAGE, f"{stage} evaluation of experiment {exp.id}", experiment_id=exp.id)
+        result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
+        return self._finish(exp, result)
+
+    def _start(self, candidate, incumbent, stage, parent_experiment, version) -> Experiment:
+        p = candidate.proposal
+        self.store.put_code(candidate.content_hash, candidate.code)
+        proposal = {"kind": p.kind.value, "rationale": p.rationale, "model": p.model, "ask": p.ask,
+                    "meta": p.meta, "auto_approve": self.auto_approve,
+                    "incumbent_experiment": incumbent.experiment.id if incumbent else None}
+        parent_version = version or (incumbent.version if incumbent else None)
+        draft = ExperimentDraft(
+            agent_name=self.agent.name, session_id=self.session_id,
+            parent_version_id=parent_version.id if parent_version else None,
+            parent_experiment_id=parent_experiment.id if parent_experiment else
+            (incumbent.experiment.id if incumbent else None),
+            proposer=p.proposer, proposal=proposal, family=p.family, params=candidate.params,
+            code_hash=candidate.content_hash, dataset_key=self.dataset_key, stage=stage)
+        exp = self.store.start_experiment(draft)
+        folder = self.workspace.experiment_dir(exp.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        resolved = {"settings": json.loads(self.settings.model_dump_json()), "experiment": draft.model_dump()}
+        (folder / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+        return exp
+
+    def _finish(self, exp: Experiment, result: EvaluationResult) -> Experiment | None:
+        done = self.store.finish_experiment(exp.id, ExperimentResult(
+            status=STATUS_OF[result.outcome], metrics=result.metrics, segments=result.segments,
+            inner_reward=result.inner_reward, fit_seconds=result.fit_seconds,
+            wall_seconds=result.wall_seconds, peak_memory_mb=result.peak_memory_mb,
+            sandbox_tier=result.tier))
+        folder = self.workspace.experiment_dir(exp.id)
+        (folder / f"metrics-{exp.stage}.json").write_text(json.dumps(
+            {"outcome": result.outcome.value, "metrics": result.metrics, "segments": result.segments}, indent=2))
+        if result.outcome is not Outcome.COMPLETED:
+            self.summary.failed += 1
+            kind = classify_failure(result)
+            self._record_failure(exp.id, kind, f"{result.error_type or result.outcome.value}: {result.message}",
+                                 result.traceback_tail or result.stderr_tail[-4000:])
+            self._emit(EventKind.FAILED, f"experiment {exp.id} {result.outcome.value} ({kind.value}): "
+                       f"{result.message[:200]}", experiment_id=exp.id)
+            return None
+        self.store.put_user_scores(exp.id, result.user_ids, result.user_rewards)
+        return done
+
+    def _passes_screen(self, cheap: Experiment, incumbent: Incumbent) -> bool:
+        users, rewards = self.store.get_user_scores(cheap.id)
+        mine, theirs = align(users, rewards, incumbent.user_ids, incumbent.rewards)
+        floor = theirs.mean() * (1 - self.settings.promotion.cheap_margin)
+        if mine.mean() >= floor:
+            return True
+        self.summary.screened_out += 1
+        self.store.set_promotion(cheap.id, PromotionState.SCREENED_OUT)
+        self._emit(EventKind.SCREENED_OUT, f"experiment {cheap.id} screened out: cheap {mine.mean():.4f} "
+                   f"< {floor:.4f} (incumbent {theirs.mean():.4f} on the same users)",
+                   experiment_id=cheap.id, reward=float(mine.mean()))
+        return False
+
+    # ---- promotion ----------------------------------------------------------------------
+
+    def _judge(self, full: Experiment, incumbent: Incumbent) -> None:
+        self.summary.evaluated += 1
+        users, rewards = self.store.get_user_scores(full.id)
+        mine, theirs = align(users, rewards, incumbent.user_ids, incumbent.rewards)
+        result: Comparison = compare(mine, theirs, self.settings.promotion, seed=self.settings.seed)
+        state = PromotionState.PENDING_REVIEW if result.promote else PromotionState.NOT_BETTER
+        full = self.store.set_promotion(full.id, state, result.p_value, result.effect)
+        (self.workspace.experiment_dir(full.id) / "comparison.json").write_text(result.model_dump_json(indent=2))
+        self._emit(EventKind.FINISHED, f"experiment {full.id} {full.family}: {full.inner_reward:.4f} "
+                   f"vs {incumbent.experiment.inner_reward:.4f} ({result.reason})",
+                   experiment_id=full.id, reward=full.inner_reward)
+        self._track_best(full)
+        if not result.promote:
+            return
+        self.summary.promoted.append(full.id)
+        self.seal_test(full)
+        self._emit(EventKind.PENDING_REVIEW, f"experiment {full.id} beats {incumbent.version.tag}: "
+                   f"{result.reason}", experiment_id=full.id, reward=full.inner_reward)
+        if self.auto_approve:
+            self._approve(full)
+
+    def seal_test(self, exp: Experiment) -> None:
+        """Score a promoted candidate once on the sealed test split (fit on train+validation).
+
+        Shown in review and history; never used for selection, never put in a prompt.
+        """
+        code = self.store.get_code(exp.code_hash)
+        family = self.families.get(exp.family or "")
+        job = EvaluationJob(code=code, params=exp.params, stage="test", k=self.settings.k,
+                            seed=self.settings.seed, limits=self._limits(family),
+                            inner_reward=self.agent.inner_reward)
+        result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
+        if result.outcome is not Outcome.COMPLETED:
+            log.warning("sealed test run of experiment %d ended %s: %s", exp.id, result.outcome.value, result.message)
+        self.store.set_test_metrics(exp.id, result.metrics, result.segments)
+
+    def _approve(self, exp: Experiment) -> None:
+        version = self.releaser.approve(exp.id, reviewer="auto-approve", reason="--auto-approve")
+        self.summary.approved.append(version.tag)
+        self._emit(EventKind.APPROVED, f"{version.tag} committed ({version.git_sha[:10]})",
+                   experiment_id=exp.id, reward=exp.inner_reward)
+
+    # ---- bookkeeping --------------------------------------------------------------------
+
+    def _reject_static(self, candidate: Candidate, incumbent: Incumbent, problems: list[str]) -> None:
+        exp = self._start(candidate, incumbent, "full", None, None)
+        self.store.finish_experiment(exp.id, ExperimentResult(status=ExperimentStatus.REJECTED_STATIC))
+        self.summary.failed += 1
+        self._record_failure(exp.id, FailureKind.STATIC_CHECK, "; ".join(problems), "")
+        self._emit(EventKind.FAILED, f"experiment {exp.id} rejected before the sandbox: {problems[0]}",
+                   experiment_id=exp.id)
+
+    def _record_failure(self, experiment_id: int | None, kind: FailureKind, message: str, tail: str) -> None:
+        self.store.record_failure(FailureDraft(agent_name=self.agent.name, experiment_id=experiment_id,
+                                               kind=kind, message=message[:2000], traceback_tail=tail[-4000:]))
+
+    def _track_best(self, exp: Experiment) -> None:
+        if exp.inner_reward is None:
+            return
+        if self.summary.best_reward is None or exp.inner_reward > self.summary.best_reward:
+            first = self.summary.best_reward is None
+            self.summary.best_reward, self.summary.best_experiment_id = exp.inner_reward, exp.id
+            if not first:
+                self._emit(EventKind.NEW_BEST, f"new best {exp.inner_reward:.4f} (experiment {exp.id})",
+                           experiment_id=exp.id, reward=exp.inner_reward)
+
+    def _emit(self, kind: EventKind, message: str, **kw: Any) -> None:
+        event = Event(kind=kind, iteration=self.iteration, message=message, **kw)
+        log.debug("%s", event)
+        self.on_event(event)

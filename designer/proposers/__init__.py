@@ -1,0 +1,1 @@
+"""Proposers: turn a ``DesignContext`` into a ``Proposal`` (search, llm, mixed)."""

@@ -1,0 +1,134 @@
+"""The offline proposer: black-box optimisation over a family's declared parameter space.
+
+Optuna ask/tell (TPE by default, CMA-ES or random on request). The study lives in memory
+and is rebuilt from the knowledge base on every call, so the KB stays the source of truth:
+a second run continues exactly where the first stopped (the warm start).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import optuna
+from optuna.distributions import (BaseDistribution, CategoricalDistribution,
+                                  FloatDistribution, IntDistribution)
+from optuna.trial import TrialState, create_trial
+
+from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
+from knowledge_base.models import Experiment, ExperimentStatus
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("tpe", "cmaes", "random")
+
+
+def distributions(family: Any) -> dict[str, BaseDistribution]:
+    """Optuna distributions for a ``designer.families.Family``'s parameter space."""
+    out: dict[str, BaseDistribution] = {}
+    for name, spec in family.params.items():
+        if spec.type == "float":
+            out[name] = FloatDistribution(spec.low, spec.high, log=bool(spec.log))
+        elif spec.type == "int":
+            out[name] = IntDistribution(int(spec.low), int(spec.high), log=bool(spec.log))
+        elif spec.type == "bool":
+            out[name] = CategoricalDistribution([False, True])
+        else:
+            out[name] = CategoricalDistribution(list(spec.choices))
+    return out
+
+
+def past_trial(exp: Experiment, dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
+    """A finished experiment as an Optuna trial, or None when it does not fit the space."""
+    params = {k: v for k, v in exp.params.items() if k in dists}
+    if set(params) != set(dists) or any(not dists[k]._contains(dists[k].to_internal_repr(v))
+                                        for k, v in params.items()):
+        return None
+    if exp.status is ExperimentStatus.COMPLETED and exp.stage == "full" and exp.inner_reward is not None:
+        return create_trial(params=params, distributions=dists, value=exp.inner_reward)
+    # screened out by the cheap stage or failed: tells the sampler to look elsewhere
+    return create_trial(params=params, distributions=dists, state=TrialState.FAIL)
+
+
+class SearchProposer:
+    """Explores every built-in family of the role once, then tunes the best ones.
+
+    Policy per call: (1) a family of the agent's role never evaluated on this data set is
+    tried at its defaults; (2) with probability ``switch_probability`` the search moves to
+    the runner-up family; (3) otherwise Optuna proposes params for the parent's family,
+    warm-started from every past experiment of this agent, family and data set.
+    """
+
+    name = "search"
+
+    def __init__(self, sampler: str = "tpe", seed: int = 0, switch_probability: float = 0.15,
+                 explore_families: bool = True):
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
+        self.sampler, self.seed = sampler, seed
+        self.switch_probability, self.explore_families = switch_probability, explore_families
+
+    def propose(self, context: DesignContext) -> Proposal:
+        rng = random.Random(self.seed * 100_003 + len(context.history))
+        unexplored = self._unexplored(context)
+        if unexplored:
+            family = unexplored[0]
+            return Proposal(proposer=self.name, kind=ProposalKind.FAMILY_SWITCH, family=family,
+                            params=context.families[family].defaults(),
+                            rationale=f"explore family {family} at its default parameters")
+        family = context.parent_family
+        runner_up = self._runner_up(context)
+        if runner_up and rng.random() < self.switch_probability:
+            family = runner_up
+        return self._tune(context, family, rng)
+
+    def _unexplored(self, context: DesignContext) -> list[str]:
+        if not self.explore_families:
+            return []
+        tried = {e.family for e in context.history}
+        return [name for name in context.families if name not in tried and name != context.parent_family]
+
+    def _runner_up(self, context: DesignContext) -> str | None:
+        best: dict[str, float] = {}
+        for e in context.history:
+            if e.stage == "full" and e.inner_reward is not None and e.family in context.families:
+                best[e.family] = max(best.get(e.family, float("-inf")), e.inner_reward)
+        ranked = sorted((f for f in best if f != context.parent_family), key=best.get, reverse=True)
+        return ranked[0] if ranked else None
+
+    def _tune(self, context: DesignContext, family_name: str, rng: random.Random) -> Proposal:
+        family = context.families[family_name]
+        dists = distributions(family)
+        if not dists:
+            raise ProposalError(f"family {family_name} declares no parameters to search")
+        study = optuna.create_study(direction="maximize", sampler=self._sampler(len(context.history)))
+        seen = []
+        for exp in context.history:
+            if exp.family == family_name and (trial := past_trial(exp, dists)) is not None:
+                study.add_trial(trial)
+                seen.append(exp.params)
+        if not any(t.state is TrialState.COMPLETE for t in study.trials):
+            study.enqueue_trial(family.defaults(), skip_if_exists=True)
+        for _ in range(20):
+            trial = study.ask(dists)
+            params = {**family.defaults(), **trial.params}
+            if params not in seen:
+                break
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            raise ProposalError(f"the search over {family_name} keeps proposing evaluated points; "
+                                "widen the parameter space or switch family")
+        kind = ProposalKind.PARAMS if family_name == context.parent_family else ProposalKind.FAMILY_SWITCH
+        return Proposal(proposer=self.name, kind=kind, family=family_name, params=params,
+                        rationale=f"{self.sampler} over {family_name} "
+                                  f"({len(seen)} past trials of this family)",
+                        meta={"sampler": self.sampler, "warm_trials": len(seen)})
+
+    def _sampler(self, n_history: int) -> optuna.samplers.BaseSampler:
+        seed = self.seed + n_history
+        if self.sampler == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        if self.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True,
+                                          warn_independent_sampling=False)

@@ -1,0 +1,61 @@
+"""Resolved configuration: defaults < config file < ``AGENTICRS_*`` env < CLI flags."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from designer.errors import UsageError
+from sandbox.limits import Limits
+
+
+class PromotionConfig(BaseModel):
+    """When a candidate may replace its parent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float = Field(0.05, gt=0, lt=1, description="p-value threshold of the paired test")
+    min_effect: float = Field(0.002, ge=0, description="minimum mean gain of the inner reward")
+    resamples: int = Field(2000, ge=100, description="paired permutation/bootstrap resamples")
+    cheap_fraction: float = Field(0.3, gt=0, le=1, description="share of validation users in the cheap stage")
+    cheap_fidelity: float = Field(0.35, gt=0, le=1, description="epoch scale of the cheap stage")
+    cheap_margin: float = Field(0.10, ge=0, le=1, description="relative margin below the incumbent that still earns a full evaluation")
+
+
+class DesignSettings(BaseSettings):
+    """Every knob of a design session. Env vars use the ``AGENTICRS_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENTICRS_", extra="forbid", frozen=True)
+
+    workspace: Path = Path("runs")
+    db: str | None = None
+    dataset: str = "synthetic"
+    data_dir: Path | None = None
+    split: str = "user_temporal"
+    k: int = Field(10, gt=0)
+    seed: int = 0
+    allow_insecure_sandbox: bool = False
+    limits: Limits = Field(default_factory=Limits)
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> DesignSettings:
+    """Merge defaults, an optional TOML file, the environment and explicit overrides.
+
+    ``overrides`` with value None are ignored (a flag the user did not pass).
+    Raises ``UsageError`` when ``config_file`` is given but does not exist or is invalid.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        if not config_file.is_file():
+            raise UsageError(f"config file {config_file} does not exist: pass an existing TOML file or drop --config")
+        try:
+            file_values = tomllib.loads(config_file.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise UsageError(f"config file {config_file} is not valid TOML: {e}") from e
+    env_values = DesignSettings().model_dump(exclude_unset=True)
+    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    return DesignSettings(**merged)

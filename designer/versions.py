@@ -1,0 +1,130 @@
+"""The agents repository: every approved agent version is a git commit and a tag.
+
+Files per agent: ``<name>/agent.py`` (the module) and ``<name>/agent.yaml`` (the manifest:
+family, params, parent version, experiment id, metrics, p-value). Tags ``<name>/v<N>`` mark
+versions; the moving tag ``<name>/champion`` marks the current one. Git is written first and
+the knowledge base second, so ``reconcile`` can always repair a crash in between.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import yaml
+
+from designer.errors import VersionError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version as git holds it."""
+
+    agent: str
+    number: int
+    sha: str
+    code: str
+    manifest: dict[str, Any]
+
+
+def version_tag(agent: str, number: int) -> str:
+    return f"{agent}/v{number}"
+
+
+def champion_tag(agent: str) -> str:
+    return f"{agent}/champion"
+
+
+class AgentRepository:
+    """A git repository of agent versions (through gitpython)."""
+
+    def __init__(self, path: Path):
+        try:
+            self.repo = git.Repo(path)
+        except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
+            raise VersionError(f"no agents repository at {path}: run `agenticrs init`") from e
+        self.path = Path(path)
+
+    @classmethod
+    def init(cls, path: Path) -> "AgentRepository":
+        """Create the repository with a first commit if it does not exist. Safe to call twice."""
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / ".git").exists():
+            repo = git.Repo.init(path, initial_branch="main")
+            with repo.config_writer() as config:
+                config.set_value("user", "name", "agenticrs")
+                config.set_value("user", "email", "agenticrs@localhost")
+            (path / "README.md").write_text(
+                "# Agent versions\n\nOne folder per agent; tags `<agent>/v<N>` are versions, "
+                "`<agent>/champion` is the current one. Written by `agenticrs`.\n")
+            repo.index.add(["README.md"])
+            repo.index.commit("Create the agents repository")
+        return cls(path)
+
+    def commit_version(self, agent: str, number: int, code: str, manifest: dict[str, Any],
+                       message: str, champion: bool = True) -> str:
+        """Write the agent's files, commit, tag ``<agent>/v<number>``; returns the commit sha.
+
+        Raises ``VersionError`` if the tag already exists on another commit.
+        """
+        tag = version_tag(agent, number)
+        if tag in self.repo.tags:
+            existing = self.repo.tags[tag].commit
+            if self._files_at(existing, agent) == (code, manifest):
+                return existing.hexsha  # a retried approval after a crash
+            raise VersionError(f"tag {tag} already exists at {existing.hexsha[:10]}: run `agenticrs agents check`")
+        folder = self.path / agent
+        folder.mkdir(exist_ok=True)
+        (folder / "agent.py").write_text(code)
+        (folder / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        self.repo.index.add([f"{agent}/agent.py", f"{agent}/agent.yaml"])
+        commit = self.repo.index.commit(message)
+        self.repo.create_tag(tag, ref=commit)
+        if champion:
+            self.move_champion(agent, number)
+        return commit.hexsha
+
+    def move_champion(self, agent: str, number: int) -> None:
+        """Point ``<agent>/champion`` at version ``number``."""
+        target = self._tag_commit(agent, number)
+        self.repo.create_tag(champion_tag(agent), ref=target, force=True)
+
+    def champion_number(self, agent: str) -> int | None:
+        """The version number the champion tag points at, or None."""
+        name = champion_tag(agent)
+        if name not in self.repo.tags:
+            return None
+        sha = self.repo.tags[name].commit.hexsha
+        matches = [n for n, s in self.version_shas(agent).items() if s == sha]
+        return max(matches) if matches else None
+
+    def version_shas(self, agent: str) -> dict[int, str]:
+        """Version number -> commit sha, from the tags."""
+        prefix = f"{agent}/v"
+        out: dict[int, str] = {}
+        for tag in self.repo.tags:
+            if tag.name.startswith(prefix) and tag.name[len(prefix):].isdigit():
+                out[int(tag.name[len(prefix):])] = tag.commit.hexsha
+        return dict(sorted(out.items()))
+
+    def read_version(self, agent: str, number: int) -> StoredVersion:
+        """The files of a version. Raises ``VersionError`` when the tag is missing."""
+        commit = self._tag_commit(agent, number)
+        code, manifest = self._files_at(commit, agent)
+        return StoredVersion(agent, number, commit.hexsha, code, manifest)
+
+    def _tag_commit(self, agent: str, number: int) -> git.Commit:
+        tag = version_tag(agent, number)
+        if tag not in self.repo.tags:
+            raise VersionError(f"no version {tag} in the agents repository: see `agenticrs agents versions {agent}`")
+        return self.repo.tags[tag].commit
+
+    @staticmethod
+    def _files_at(commit: git.Commit, agent: str) -> tuple[str, dict[str, Any]]:
+        code = (commit.tree / f"{agent}/agent.py").data_stream.read().decode()
+        manifest = yaml.safe_load((commit.tree / f"{agent}/agent.yaml").data_stream.read().decode())
+        return code, manifest

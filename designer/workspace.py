@@ -1,0 +1,103 @@
+"""The workspace: knowledge base, agents repository, experiment artifacts and caches.
+
+Layout of a workspace folder (default ``./runs``)::
+
+    workspace.json   marker with the database URL chosen at ``agenticrs init``
+    knowledge.db     the SQLite knowledge base (unless a PostgreSQL URL is used)
+    agents/          git repository of agent versions (agents/<name>/agent.py + agent.yaml)
+    experiments/<id> candidate file, logs, metrics and resolved config of each experiment
+    cache/           data set and split caches, sandbox input folders
+    prompts/         optional overrides of the prompt templates
+    templates/agents optional overrides or additions of agent family templates
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from designer.errors import WorkspaceError
+
+MARKER = "workspace.json"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***, safe to print or store."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace. Create with ``Workspace.create``, open with ``Workspace.open``."""
+
+    root: Path
+    db_url: str
+
+    @property
+    def agents_repo(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def experiments_dir(self) -> Path:
+        return self.root / "experiments"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / "prompts"
+
+    @property
+    def families_dir(self) -> Path:
+        return self.root / "templates" / "agents"
+
+    def experiment_dir(self, experiment_id: int) -> Path:
+        return self.experiments_dir / f"{experiment_id:06d}"
+
+    @staticmethod
+    def default_db_url(root: Path) -> str:
+        return f"sqlite:///{(root / 'knowledge.db').resolve()}"
+
+    @classmethod
+    def create(cls, root: Path, db_url: str | None = None) -> "Workspace":
+        """Create (or re-open) the folders and the marker. Safe to call twice.
+
+        A URL given here is remembered in the marker unless it carries a password,
+        which is only ever read from ``--db``/``AGENTICRS_DB``.
+        """
+        root = root.resolve()
+        for folder in (root, root / "experiments", root / "cache"):
+            folder.mkdir(parents=True, exist_ok=True)
+        marker = root / MARKER
+        previous = json.loads(marker.read_text()) if marker.exists() else {}
+        url = db_url or os.environ.get("AGENTICRS_DB") or previous.get("db_url") or cls.default_db_url(root)
+        stored = url if redact_url(url) == url else previous.get("db_url", "")
+        marker.write_text(json.dumps({"db_url": stored, "version": 1}, indent=2) + "\n")
+        return cls(root=root, db_url=url)
+
+    @classmethod
+    def open(cls, root: Path, db_url: str | None = None) -> "Workspace":
+        """Open an existing workspace. Raises ``WorkspaceError`` saying how to create one."""
+        root = root.resolve()
+        marker = root / MARKER
+        if not marker.is_file():
+            raise WorkspaceError(
+                f"no workspace at {root}: run `agenticrs init --workspace {root}` "
+                "(or set AGENTICRS_WORKSPACE to an existing one)"
+            )
+        stored = json.loads(marker.read_text()).get("db_url") or ""
+        url = db_url or os.environ.get("AGENTICRS_DB") or stored
+        if not url:
+            raise WorkspaceError(
+                f"the workspace at {root} uses a database whose URL holds a password: "
+                "pass it with --db or AGENTICRS_DB"
+            )
+        return cls(root=root, db_url=url)

@@ -1,0 +1,254 @@
+"""Experiments, their per-user validation scores and their sealed test metrics."""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, func, select, update
+
+from knowledge_base._base import StoreBase, agent_row, experiment_row, to_model
+from knowledge_base.errors import NotFoundError
+from knowledge_base.models import (
+    Experiment,
+    ExperimentDraft,
+    ExperimentResult,
+    ExperimentStatus,
+    PromotionState,
+)
+from knowledge_base.rows import ExperimentRow, TestMetricsRow, UserScoresRow, utcnow
+
+StatusFilter = ExperimentStatus | Iterable[ExperimentStatus] | None
+PromotionFilter = PromotionState | Iterable[PromotionState] | None
+_UNFINISHED = (ExperimentStatus.RUNNING.value, ExperimentStatus.INTERRUPTED.value)
+
+
+class ExperimentsMixin(StoreBase):
+    """Experiments, per-user scores and sealed test metrics of the ``Store``."""
+
+    def start_experiment(self, draft: ExperimentDraft) -> Experiment:
+        """Record a new experiment, status RUNNING, promotion NONE.
+
+        Raises ``NotFoundError`` if ``draft.agent_name`` is not a known agent.
+        """
+        with self._write() as session:
+            agent_row(session, draft.agent_name)
+            row = ExperimentRow(
+                **draft.model_dump(),
+                status=ExperimentStatus.RUNNING.value,
+                promotion=PromotionState.NONE.value,
+                metrics={}, segments={},
+            )
+            session.add(row)
+            session.flush()
+            return to_model(Experiment, row)
+
+    def finish_experiment(self, experiment_id: int, result: ExperimentResult) -> Experiment:
+        """Store the outcome of a run and stamp ``finished_at``.
+
+        Raises ``ValueError`` if ``result.status`` is RUNNING, ``NotFoundError`` if missing.
+        """
+        if result.status is ExperimentStatus.RUNNING:
+            raise ValueError("a finished experiment cannot have status RUNNING")
+        with self._write() as session:
+            row = experiment_row(session, experiment_id)
+            values = result.model_dump()  # python mode: NaN stays NaN, not null
+            values["status"] = result.status.value
+            for field, value in values.items():
+                setattr(row, field, value)
+            row.finished_at = utcnow()
+            session.flush()
+            return to_model(Experiment, row)
+
+    def set_promotion(
+        self,
+        experiment_id: int,
+        state: PromotionState,
+        p_value: float | None = None,
+        effect_size: float | None = None,
+    ) -> Experiment:
+        """Set the promotion state; ``p_value``/``effect_size`` overwrite only when given."""
+        with self._write() as session:
+            row = experiment_row(session, experiment_id)
+            row.promotion = PromotionState(state).value
+            if p_value is not None:
+                row.p_value = p_value
+            if effect_size is not None:
+                row.effect_size = effect_size
+            session.flush()
+            return to_model(Experiment, row)
+
+    def get_experiment(self, experiment_id: int) -> Experiment:
+        """The experiment ``experiment_id``. Raises ``NotFoundError``."""
+        with self._read() as session:
+            return to_model(Experiment, experiment_row(session, experiment_id))
+
+    def list_experiments(
+        self,
+        agent_name: str | None = None,
+        status: StatusFilter = None,
+        promotion: PromotionFilter = None,
+        dataset_key: str | None = None,
+        family: str | None = None,
+        stage: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+        newest_first: bool = True,
+        after_id: int | None = None,
+    ) -> list[Experiment]:
+        """One page of experiments matching every given filter, ordered by id.
+
+        Keyset pagination: pass the last id of a page as ``before_id`` (newest first) or
+        ``after_id`` (oldest first) to get the next page. ``status``/``promotion`` take one
+        value or several.
+        """
+        query = _filtered(
+            select(ExperimentRow), agent_name, status, promotion, dataset_key, family, stage
+        )
+        if before_id is not None:
+            query = query.where(ExperimentRow.id < before_id)
+        if after_id is not None:
+            query = query.where(ExperimentRow.id > after_id)
+        order = ExperimentRow.id.desc() if newest_first else ExperimentRow.id.asc()
+        with self._read() as session:
+            rows = session.scalars(query.order_by(order).limit(limit))
+            return [to_model(Experiment, row) for row in rows]
+
+    def count_experiments(
+        self, agent_name: str | None = None, status: StatusFilter = None
+    ) -> int:
+        """How many experiments match ``agent_name`` and ``status`` (one or several)."""
+        query = _filtered(select(func.count(ExperimentRow.id)), agent_name, status)
+        with self._read() as session:
+            return int(session.scalar(query) or 0)
+
+    def find_experiment(
+        self, agent_name: str, dataset_key: str, code_hash: str, stage: str
+    ) -> Experiment | None:
+        """The newest *finished* experiment (not RUNNING nor INTERRUPTED) of this code on this
+        dataset and stage, or ``None``: a hash already evaluated is never evaluated again."""
+        query = (
+            select(ExperimentRow)
+            .where(
+                ExperimentRow.agent_name == agent_name,
+                ExperimentRow.dataset_key == dataset_key,
+                ExperimentRow.code_hash == code_hash,
+                ExperimentRow.stage == stage,
+                ExperimentRow.status.not_in(_UNFINISHED),
+            )
+            .order_by(ExperimentRow.id.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalar(query)
+            return None if row is None else to_model(Experiment, row)
+
+    def interrupt_running(self, agent_name: str, exclude_session: str | None = None) -> list[int]:
+        """Mark RUNNING experiments of ``agent_name`` INTERRUPTED, except those of
+        ``exclude_session`` (the live one); returns their ids, ascending."""
+        condition = [
+            ExperimentRow.agent_name == agent_name,
+            ExperimentRow.status == ExperimentStatus.RUNNING.value,
+        ]
+        if exclude_session is not None:
+            condition.append(ExperimentRow.session_id != exclude_session)
+        with self._write() as session:
+            ids = sorted(session.scalars(select(ExperimentRow.id).where(*condition)))
+            if ids:
+                session.execute(
+                    update(ExperimentRow)
+                    .where(ExperimentRow.id.in_(ids))
+                    .values(status=ExperimentStatus.INTERRUPTED.value, finished_at=utcnow())
+                )
+            return ids
+
+    # ---- per-user scores --------------------------------------------------------------
+
+    def put_user_scores(
+        self, experiment_id: int, user_ids: np.ndarray, scores: np.ndarray
+    ) -> None:
+        """Store (or replace) the per-user validation scores of an experiment.
+
+        ``user_ids`` and ``scores`` are 1-D and of equal length (``ValueError`` otherwise);
+        they are kept as int64 and float64. Raises ``NotFoundError`` for a missing experiment.
+        """
+        users = np.ascontiguousarray(user_ids, dtype=np.int64)
+        values = np.ascontiguousarray(scores, dtype=np.float64)
+        if users.ndim != 1 or users.shape != values.shape:
+            raise ValueError(f"user_ids {users.shape} and scores {values.shape} must be 1-D "
+                             "and of equal length")
+        with self._write() as session:
+            experiment_row(session, experiment_id)
+            row = session.get(UserScoresRow, experiment_id) or UserScoresRow(
+                experiment_id=experiment_id
+            )
+            row.user_ids, row.scores = _npy(users), _npy(values)
+            session.add(row)
+
+    def get_user_scores(self, experiment_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(user_ids int64, scores float64)`` of an experiment. Raises ``NotFoundError``."""
+        with self._read() as session:
+            row = session.get(UserScoresRow, experiment_id)
+            if row is None:
+                raise NotFoundError(f"experiment {experiment_id} has no per-user scores")
+            return _from_npy(row.user_ids), _from_npy(row.scores)
+
+    # ---- sealed test metrics ----------------------------------------------------------
+
+    def set_test_metrics(
+        self, experiment_id: int, metrics: dict[str, Any], segments: dict[str, Any]
+    ) -> None:
+        """Store (or replace) the sealed test-split metrics of an experiment.
+
+        Kept in their own table: they never appear on ``Experiment`` read models.
+        """
+        with self._write() as session:
+            experiment_row(session, experiment_id)
+            row = session.get(TestMetricsRow, experiment_id) or TestMetricsRow(
+                experiment_id=experiment_id
+            )
+            row.metrics, row.segments, row.created_at = dict(metrics), dict(segments), utcnow()
+            session.add(row)
+
+    def get_test_metrics(self, experiment_id: int) -> dict[str, Any] | None:
+        """``{"metrics": ..., "segments": ...}`` of the sealed test, or ``None`` if not run."""
+        with self._read() as session:
+            row = session.get(TestMetricsRow, experiment_id)
+            return None if row is None else {"metrics": row.metrics, "segments": row.segments}
+
+
+def _filtered(
+    query: Select[Any],
+    agent_name: str | None,
+    status: StatusFilter,
+    promotion: PromotionFilter = None,
+    dataset_key: str | None = None,
+    family: str | None = None,
+    stage: str | None = None,
+) -> Select[Any]:
+    equal = {"agent_name": agent_name, "dataset_key": dataset_key, "family": family,
+             "stage": stage}
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(getattr(ExperimentRow, column) == value)
+    if status is not None:
+        query = query.where(ExperimentRow.status.in_(_values(ExperimentStatus, status)))
+    if promotion is not None:
+        query = query.where(ExperimentRow.promotion.in_(_values(PromotionState, promotion)))
+    return query
+
+
+def _values(enum: type[ExperimentStatus] | type[PromotionState], given: Any) -> list[str]:
+    items = [given] if isinstance(given, (str, enum)) else list(given)
+    return [enum(item).value for item in items]
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _from_npy(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)

@@ -1,0 +1,1 @@
+"""Alembic revisions, one module each, named ``NNNN_<what>.py``."""

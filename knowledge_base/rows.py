@@ -1,0 +1,246 @@
+"""SQLAlchemy ORM rows of the knowledge base (the schema at Alembic head).
+
+``*Row`` classes never leave this package: the store converts them into the frozen read
+models of ``knowledge_base.models``. Enums are stored as their string values. Any change
+here needs a new revision in ``knowledge_base/migrations/versions``; a test compares this
+metadata with the migrated schema.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite keeps naive UTC text, so the zone is
+    dropped on write and put back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the knowledge base stores UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: the clock of every ``created_at``."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    family: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text)
+    interface: Mapped[str] = mapped_column(Text)
+    inner_reward: Mapped[str] = mapped_column(String(64))
+    parameter_space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExperimentRow(Base):
+    """One evaluation of one candidate. ``parent_version_id`` is a plain indexed integer:
+    a foreign key would make a cycle with ``agent_versions.experiment_id``."""
+
+    __tablename__ = "experiments"
+    __table_args__ = (
+        Index("ix_experiments_agent_created", "agent_name", "created_at"),
+        Index("ix_experiments_agent_id", "agent_name", "id"),
+        Index("ix_experiments_agent_status", "agent_name", "status"),
+        Index("ix_experiments_lookup", "agent_name", "dataset_key", "code_hash", "stage"),
+        Index("ix_experiments_status", "status"),
+        Index("ix_experiments_created", "created_at"),
+        Index("ix_experiments_session", "session_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"))
+    session_id: Mapped[str] = mapped_column(String(64))
+    parent_version_id: Mapped[int | None] = mapped_column(Integer)
+    parent_experiment_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    proposer: Mapped[str] = mapped_column(String(32))
+    proposal: Mapped[dict[str, Any]] = mapped_column(JSON)
+    family: Mapped[str | None] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    code_hash: Mapped[str] = mapped_column(String(128))
+    dataset_key: Mapped[str] = mapped_column(String(256))
+    stage: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    promotion: Mapped[str] = mapped_column(String(24))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    segments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    inner_reward: Mapped[float | None] = mapped_column(Float)
+    outer_reward: Mapped[float | None] = mapped_column(Float)  # revision 0002
+    p_value: Mapped[float | None] = mapped_column(Float)
+    effect_size: Mapped[float | None] = mapped_column(Float)
+    fit_seconds: Mapped[float | None] = mapped_column(Float)
+    wall_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_mb: Mapped[float | None] = mapped_column(Float)
+    sandbox_tier: Mapped[str | None] = mapped_column(String(32))  # revision 0002
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentVersionRow(Base):
+    __tablename__ = "agent_versions"
+    __table_args__ = (Index("uq_agent_versions_agent_number", "agent_name", "number", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"))
+    number: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[str] = mapped_column(String(160), unique=True)
+    git_sha: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parent_version_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("agent_versions.id", ondelete="SET NULL")
+    )
+    experiment_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    is_champion: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CandidateCodeRow(Base):
+    """Candidate source, deduplicated by content hash."""
+
+    __tablename__ = "candidate_code"
+
+    code_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserScoresRow(Base):
+    """Per-user validation scores of an experiment, as two ``.npy`` blobs (int64, float64)."""
+
+    __tablename__ = "user_scores"
+
+    experiment_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TestMetricsRow(Base):
+    """Sealed test-split metrics, kept apart so no history query reads them by accident."""
+
+    __tablename__ = "test_metrics"
+    __test__ = False  # not a pytest class
+
+    experiment_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    segments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FailureRow(Base):
+    __tablename__ = "failures"
+    __table_args__ = (Index("ix_failures_agent_id", "agent_name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    agent_name: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"))
+    kind: Mapped[str] = mapped_column(String(24))
+    message: Mapped[str] = mapped_column(Text)
+    traceback_tail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LLMCallRow(Base):
+    __tablename__ = "llm_calls"
+    __table_args__ = (
+        Index("ix_llm_calls_agent_id", "agent_name", "id"),
+        Index("ix_llm_calls_session", "session_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(128))
+    session_id: Mapped[str] = mapped_column(String(64))
+    experiment_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="SET NULL"), index=True
+    )
+    model: Mapped[str] = mapped_column(String(256))
+    purpose: Mapped[str] = mapped_column(String(32))
+    prompt: Mapped[str] = mapped_column(Text)
+    response: Mapped[str] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    cost_usd: Mapped[float] = mapped_column(Float)
+    latency_seconds: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewRow(Base):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="CASCADE"), index=True
+    )
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InsightRow(Base):
+    __tablename__ = "insights"
+    __table_args__ = (Index("ix_insights_agent_id", "agent_name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"))
+    text: Mapped[str] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

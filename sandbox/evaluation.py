@@ -1,0 +1,179 @@
+"""Evaluate one candidate: write its inputs, run it in the sandbox, score it outside.
+
+The candidate sees only what its stage needs: for ``validation``, train interactions and
+the validation user ids (never their items); for ``test``, train+validation and the test
+user ids. Labels stay in this process; metrics are computed here, never by the candidate.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandbox.harness.metrics import eval_users, relevant_matrix, score_recommendations
+from sandbox.harness.splits import Split
+from sandbox.limits import Limits
+from sandbox.outcome import Outcome
+from sandbox.runner import InvalidOutputError, Runner, RunRequest, RunResult, read_recommendations
+
+log = logging.getLogger(__name__)
+
+Stage = Literal["validation", "test"]
+
+
+class EvaluationJob(BaseModel):
+    """One evaluation of one candidate module."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    stage: Stage = "validation"
+    k: int = 10
+    user_fraction: float = Field(1.0, gt=0, le=1)  # the cheap cascade stage samples users
+    fidelity: float = Field(1.0, gt=0, le=1)       # ... and scales epochs
+    seed: int = 0
+    limits: Limits = Field(default_factory=Limits)
+    inner_reward: str = "ndcg@10"
+
+
+class EvaluationResult(BaseModel):
+    """What the harness measured. ``user_ids``/``user_rewards`` feed the paired test."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    outcome: Outcome
+    tier: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = Field(default_factory=dict)
+    inner_reward: float | None = None
+    user_ids: np.ndarray | None = None
+    user_rewards: np.ndarray | None = None
+    wall_seconds: float = 0.0
+    cpu_seconds: float | None = None
+    fit_seconds: float | None = None
+    recommend_seconds: float | None = None
+    peak_memory_mb: float | None = None
+    error_type: str | None = None
+    message: str = ""
+    traceback_tail: str = ""
+    stderr_tail: str = ""
+
+
+class Evaluator:
+    """Runs candidates against one fixed split through a ``Runner``."""
+
+    def __init__(self, runner: Runner, split: Split, cache_dir: Path):
+        self.runner, self.split = runner, split
+        self.cache_dir = Path(cache_dir)
+
+    def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult:
+        """Evaluate ``job`` with artifacts in ``run_dir`` (created; reused output is cleared)."""
+        fit_data = self.split.train if job.stage == "validation" else self.split.train_plus_validation()
+        target = self.split.validation if job.stage == "validation" else self.split.test
+        users = self._users(job)
+        inputs = self._inputs(job, fit_data, users)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        candidate = run_dir / "agent.py"
+        candidate.write_text(job.code)
+        output = run_dir / f"output-{job.stage}"
+        shutil.rmtree(output, ignore_errors=True)
+        output.mkdir()
+        os.chmod(output, 0o777)  # the sandbox uid writes here
+        config = {"k": job.k, "params": job.params, "fidelity": job.fidelity, "seed": job.seed}
+        run = self.runner.run(RunRequest(candidate=candidate, inputs=inputs, output=output,
+                                         config=config, limits=job.limits))
+        _save_logs(run_dir, job.stage, run)
+        if run.outcome is not Outcome.COMPLETED:
+            return _failed(run)
+        try:
+            recs = read_recommendations(output, len(users), job.k, fit_data.n_items)
+            check_unseen(recs, users, fit_data)
+        except InvalidOutputError as e:
+            return _failed(run, Outcome.INVALID_OUTPUT, str(e))
+        report = score_recommendations(recs, relevant_matrix(target, users), users=users,
+                                       train=fit_data, k=job.k)
+        rewards = per_user_reward(report, job.inner_reward)
+        return EvaluationResult(
+            outcome=Outcome.COMPLETED, tier=run.tier.value, metrics=dict(report.summary),
+            segments={k: dict(v) for k, v in report.segments.items()},
+            inner_reward=float(rewards.mean()) if len(rewards) else 0.0,
+            user_ids=users, user_rewards=rewards, wall_seconds=run.wall_seconds,
+            cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds,
+            recommend_seconds=run.recommend_seconds, peak_memory_mb=run.peak_memory_mb,
+            stderr_tail=run.stderr_tail)
+
+    def _users(self, job: EvaluationJob) -> np.ndarray:
+        users = eval_users(self.split, "validation" if job.stage == "validation" else "test")
+        if job.user_fraction < 1.0:
+            rng = np.random.default_rng(job.seed)
+            size = max(1, int(round(job.user_fraction * len(users))))
+            users = np.sort(rng.choice(users, size=size, replace=False))
+        return users.astype(np.int64)
+
+    def _inputs(self, job: EvaluationJob, fit_data: Any, users: np.ndarray) -> Path:
+        """The read-only input folder of this stage and user sample (built once, atomically)."""
+        key = hashlib.sha256(f"{self.split.fingerprint}:{job.stage}".encode() + users.tobytes()).hexdigest()[:20]
+        folder = self.cache_dir / "inputs" / key
+        if folder.exists():
+            return folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+        fit_data.to_train_data().save(tmp)
+        np.save(tmp / "users.npy", users, allow_pickle=False)
+        for path in [tmp, *tmp.iterdir()]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process won the race; its folder is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
+
+def per_user_reward(report: Any, inner_reward: str) -> np.ndarray:
+    """Per-user values of the inner reward, e.g. ``ndcg@10`` -> ``report.per_user['ndcg@10']``."""
+    if inner_reward in report.per_user:
+        return np.asarray(report.per_user[inner_reward], dtype=np.float64)
+    base = inner_reward.split("@")[0]
+    if base in report.per_user:
+        return np.asarray(report.per_user[base], dtype=np.float64)
+    raise ValueError(f"unknown inner reward {inner_reward!r}: use one of {sorted(report.per_user)}")
+
+
+def check_unseen(recs: np.ndarray, users: np.ndarray, fit_data: Any) -> None:
+    """Raise ``InvalidOutputError`` for repeated items in a list or items seen in training."""
+    valid = recs >= 0
+    ordered = np.sort(np.where(valid, recs, -np.arange(1, recs.shape[1] + 1)), axis=1)
+    if np.any(ordered[:, 1:] == ordered[:, :-1]):
+        raise InvalidOutputError("a recommendation list repeats an item: each list must hold distinct items")
+    seen = fit_data.to_train_data().matrix()[users]
+    rows = np.repeat(np.arange(len(users)), recs.shape[1])
+    flat = recs.ravel()
+    mask = flat >= 0
+    hits = np.asarray(seen[rows[mask], flat[mask]]).ravel() > 0
+    if hits.any():
+        r = rows[mask][hits][0]
+        raise InvalidOutputError(
+            f"{int(hits.sum())} recommended items were already in the user's training data "
+            f"(e.g. user {int(users[r])}, item {int(flat[mask][hits][0])}): exclude seen items, "
+            "e.g. with agent_sdk.topk_unseen")
+
+
+def _failed(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:
+    return EvaluationResult(
+        outcome=outcome or run.outcome, tier=run.tier.value, wall_seconds=run.wall_seconds,
+        cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds, peak_memory_mb=run.peak_memory_mb,
+        error_type=run.error_type if outcome is None else "InvalidOutputError",
+        message=message or run.message, traceback_tail=run.traceback_tail, stderr_tail=run.stderr_tail)
+
+
+def _save_logs(run_dir: Path, stage: str, run: RunResult) -> None:
+    (run_dir / f"{stage}.stdout.log").write_text(run.stdout_tail)
+    (run_dir / f"{stage}.stderr.log").write_text(run.stderr_tail)
