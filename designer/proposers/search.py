@@ -86,7 +86,8 @@ class SearchProposer:
         if not self.explore_families:
             return []
         tried = {e.family for e in context.history}
-        return [name for name in context.families if name not in tried and name != context.parent_family]
+        cheapest_first = sorted(context.families.values(), key=lambda f: (f.time_limit_seconds, f.name))
+        return [f.name for f in cheapest_first if f.name not in tried and f.name != context.parent_family]
 
     def _runner_up(self, context: DesignContext) -> str | None:
         best: dict[str, float] = {}

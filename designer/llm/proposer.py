@@ -1,0 +1,131 @@
+"""``LLMProposer``: structural innovation by an LLM, behind the ``Proposer`` protocol."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Literal
+
+from designer.llm.answers import ParsedAnswer, json_answer_schema, parse_answer
+from designer.llm.budget import LLMBudget
+from designer.llm.calls import CallRecorder, recorded_call
+from designer.llm.client import Completion, LLMClient
+from designer.llm.context_view import AskPlan, AskPolicy, CodeLookup, card, plan_ask, sections
+from designer.llm.errors import AnswerParseError, LLMRequestError, LLMServerError, LLMTimeoutError
+from designer.llm.prompts import PromptBudget, PromptTemplates, fit_prompt, load_prompt_templates
+from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
+from designer.static_check import DEFAULT_ALLOWED_IMPORTS, STDLIB_ALLOWED, check_module
+
+logger = logging.getLogger(__name__)
+
+ITERATION_ERRORS = (LLMTimeoutError, LLMServerError, LLMRequestError)
+"""Client errors that fail one proposal; others (unavailable, auth, budget) propagate."""
+
+
+class LLMProposer:
+    """Asks an LLM for a new agent module; implements ``designer.proposal.Proposer``.
+
+    One ``propose`` call: choose the ask (``ask_policy(context)`` -> improve | debug |
+    new_architecture | crossover), render the prompt within ``prompt_budget``, call the
+    model, parse the answer and run ``check_module``; a parse error or static-check problem
+    is sent back and the model re-asked, at most ``max_reasks`` times. Every call is
+    recorded through ``recorder`` (the rejected ones with their reason as error).
+
+    Returns a CODE proposal (``params={}``), or a PARAMS proposal when the model answered
+    JSON params for a built-in family parent. Raises ``ProposalError`` when no usable
+    module came back or a call failed transiently (timeout, 429/5xx after retries, 4xx);
+    lets ``BudgetExhaustedError`` (clean stop), ``LLMUnavailableError`` and
+    ``LLMAuthenticationError`` (stop the run with their message) propagate.
+    """
+
+    name = "llm"
+
+    def __init__(self, client: LLMClient, *, model: str, recorder: CallRecorder,
+                 budget: LLMBudget, temperature: float = 0.7, max_reasks: int = 2,
+                 prompt_templates: PromptTemplates | None = None,
+                 ask_policy: Callable[[DesignContext], str] | None = None,
+                 prompt_budget: PromptBudget | None = None, session_id: str = "",
+                 timeout: float = 300.0, answer_format: Literal["markdown", "json"] = "markdown",
+                 code_for: CodeLookup | None = None, max_tokens: int | None = None,
+                 allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS,
+                 max_module_bytes: int = 200_000):
+        self.client, self.model, self.recorder, self.budget = client, model, recorder, budget
+        self.temperature, self.max_reasks = temperature, max_reasks
+        self.templates = prompt_templates or load_prompt_templates(None)
+        self.ask_policy = ask_policy or AskPolicy()
+        self.prompt_budget = prompt_budget or PromptBudget()
+        self.session_id, self.timeout, self.max_tokens = session_id, timeout, max_tokens
+        self.answer_format, self.code_for = answer_format, code_for
+        self.allowed_imports, self.max_module_bytes = allowed_imports, max_module_bytes
+
+    def propose(self, context: DesignContext) -> Proposal:
+        """See the class docstring."""
+        plan = plan_ask(self.ask_policy(context), context, self.prompt_budget, self.code_for)
+        messages = self.initial_messages(context, plan)
+        problem = ""
+        for attempt in range(self.max_reasks + 1):
+            answer: dict[str, str] = {}
+            try:
+                _, parsed = self._call(messages, context, plan, answer,
+                                       "propose" if attempt == 0 else "reask")
+            except AnswerParseError as e:
+                problem = str(e)
+                messages = messages + [{"role": "assistant", "content": answer.get("text", "")},
+                                       {"role": "user", "content": self._reask(problem)}]
+                continue
+            except ITERATION_ERRORS as e:
+                raise ProposalError(f"the LLM call failed: {e}") from e
+            return self._proposal(parsed, context, plan, attempt + 1)
+        raise ProposalError(f"the LLM gave no usable module in {self.max_reasks + 1} answers; "
+                            f"last problem: {problem}")
+
+    def initial_messages(self, context: DesignContext, plan: AskPlan) -> list[dict]:
+        """System + user messages for ``plan`` (the user prompt is cut to the budget)."""
+        variables = {**card(context, self._imports_text()), "ask": plan.model_dump(),
+                     "answer_format": self.answer_format}
+        user = fit_prompt(self.templates, "propose.j2", variables,
+                          sections(context, self.prompt_budget), self.prompt_budget)
+        system = self.templates.render("system.j2", allowed_imports=self._imports_text(),
+                                       answer_format=self.answer_format)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def _call(self, messages, context, plan, answer, purpose) -> tuple[Completion, ParsedAnswer]:
+        def accept(completion: Completion) -> ParsedAnswer:
+            answer["text"] = completion.text
+            return self._accept(completion.text, context, plan)
+
+        schema = json_answer_schema(allow_params=True) if self.answer_format == "json" else None
+        return recorded_call(self.client, messages, model=self.model, temperature=self.temperature,
+                             timeout=self.timeout, recorder=self.recorder, budget=self.budget,
+                             purpose=purpose, agent_name=context.agent.name,
+                             session_id=self.session_id, json_schema=schema,
+                             max_tokens=self.max_tokens, accept=accept)
+
+    def _accept(self, text: str, context: DesignContext, plan: AskPlan) -> ParsedAnswer:
+        """Parse and statically check; raises ``AnswerParseError`` with feedback for the model."""
+        parsed = parse_answer(text, base_code=plan.base_code)
+        code = parsed.code if parsed.code is not None else plan.base_code
+        problems = check_module(code, role=context.agent.role, max_bytes=self.max_module_bytes,
+                                allowed_imports=self.allowed_imports)
+        if problems:
+            raise AnswerParseError("The module failed the static checks:\n- " + "\n- ".join(problems))
+        return parsed
+
+    def _proposal(self, parsed: ParsedAnswer, context: DesignContext, plan: AskPlan,
+                  answers: int) -> Proposal:
+        meta = {"answer_form": parsed.form, "answers": answers}
+        common = dict(proposer=self.name, family=context.parent_family, model=self.model,
+                      ask=plan.name, rationale=parsed.rationale, meta=meta)
+        if parsed.code is None and context.parent_family in context.families:
+            return Proposal(kind=ProposalKind.PARAMS,
+                            params={**context.parent_params, **parsed.params}, **common)
+        if parsed.code is None:  # params for a code parent: same code, new constructor args
+            return Proposal(kind=ProposalKind.CODE, code=plan.base_code,
+                            params={**context.parent_params, **parsed.params}, **common)
+        return Proposal(kind=ProposalKind.CODE, code=parsed.code, params={}, **common)
+
+    def _reask(self, problem: str) -> str:
+        return self.templates.render("reask.j2", problems=problem)
+
+    def _imports_text(self) -> str:
+        third = sorted(m for m in self.allowed_imports if m not in STDLIB_ALLOWED)
+        std = sorted(m for m in self.allowed_imports if m in STDLIB_ALLOWED and m != "__future__")
+        return ", ".join(third) + "; standard library: " + ", ".join(std)
