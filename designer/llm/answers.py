@@ -124,7 +124,7 @@ def apply_edit(code: str, search: str, replace: str) -> str:
         if stripped[i:i + len(target)] == target:
             tail = "" if replace.endswith("\n") or not replace else "\n"
             return "".join(lines[:i]) + replace + tail + "".join(lines[i + len(target):])
-    shown = search.strip()
+    shown = search.strip("\n")
     shown = shown if len(shown) <= 300 else shown[:300] + "..."
     raise AnswerParseError("This SEARCH text was not found in the current code (copy the lines "
                            f"exactly, including indentation):\n{shown}")

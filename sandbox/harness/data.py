@@ -174,8 +174,8 @@ def check_unique_pairs(user: np.ndarray, item: np.ndarray, *, user_ids=None, ite
         return
     first, second = order[repeat[0]], order[repeat[0] + 1]
     u, i = int(user[first]), int(item[first])
-    u_raw = user_ids[u] if user_ids is not None else u
-    i_raw = item_ids[i] if item_ids is not None else i
+    u_raw = np.asarray(user_ids)[u].tolist() if user_ids is not None else u
+    i_raw = np.asarray(item_ids)[i].tolist() if item_ids is not None else i
     raise DatasetError(
         f"{source} has {len(repeat)} duplicate rows (repeated user/item pairs), e.g. user "
         f"{u_raw!r}, item {i_raw!r} at rows {first} and {second}; keep one row per pair "

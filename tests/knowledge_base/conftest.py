@@ -1,8 +1,8 @@
 """Fixtures of the knowledge-base contract suite: one ``store`` per backend.
 
 PostgreSQL is the real server at ``AGENTICRS_TEST_PG_URL`` (default
-``postgresql+psycopg://postgres@127.0.0.1:5432/test``); every test gets a fresh schema
-``kb_<random>`` (through ``options=-csearch_path``) that is dropped afterwards. Without a
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the run works in its own schemas
+``kb_<random>`` (through ``options=-csearch_path``), dropped afterwards. Without a
 reachable server the PostgreSQL tests skip, except under ``CI=true`` where they fail.
 """
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from knowledge_base import AgentSpec, ExperimentDraft, Store
+from knowledge_base.rows import Base
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
@@ -46,10 +48,9 @@ def pg_reachable() -> str:
     return url
 
 
-@pytest.fixture
-def pg_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A URL whose search_path is a fresh, empty schema; the schema is dropped afterwards."""
-    admin_url = request.getfixturevalue("pg_reachable")
+@contextmanager
+def _fresh_pg_schema(admin_url: str) -> Iterator[str]:
+    """A URL whose search_path is a new, empty schema; the schema is dropped on exit."""
     schema = f"kb_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -63,21 +64,56 @@ def pg_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def pg_schema_url(pg_reachable: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL schema for one test."""
+    with _fresh_pg_schema(pg_reachable) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_url(pg_reachable: str) -> Iterator[str]:
+    """One PostgreSQL schema for the whole run, migrated to head once (tests truncate it)."""
+    with _fresh_pg_schema(pg_reachable) as url:
+        with Store.open(url) as kb:
+            kb.upgrade()
+        yield url
+
+
 @pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty database (no schema) on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'kb' / 'knowledge.db'}"
-    return request.getfixturevalue("pg_schema_url")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An open store at the newest schema, on each backend."""
-    kb = Store.open(store_url)
-    kb.upgrade()
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database (no schema) on each backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'kb' / 'knowledge.db'}"
+    return str(request.getfixturevalue("pg_schema_url"))
+
+
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An open, empty store at the newest schema, on each backend.
+
+    SQLite: a new file per test. PostgreSQL: the run's schema, every table truncated
+    (ids restart at 1), which is much faster than migrating a schema per test.
+    """
+    if backend == "sqlite":
+        kb = Store.open(f"sqlite:///{tmp_path / 'kb' / 'knowledge.db'}")
+        kb.upgrade()
+    else:
+        kb = Store.open(request.getfixturevalue("pg_migrated_url"))
+        _truncate_all(kb)
     yield kb
     kb.close()
+
+
+def _truncate_all(kb: Store) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with kb._engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

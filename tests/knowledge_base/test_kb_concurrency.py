@@ -13,13 +13,13 @@ from knowledge_base import (
     Store,
 )
 
-WRITES_PER_PROCESS = 300
+EXPERIMENTS_PER_PROCESS = 200  # + a finish and a failure every third one: ~330 writes
 
 
 def _writer(url: str, session_id: str) -> None:
     """A design process: starts experiments, finishes them, records failures, reads."""
     with Store.open(url) as kb:
-        for i in range(WRITES_PER_PROCESS):
+        for i in range(EXPERIMENTS_PER_PROCESS):
             exp = kb.start_experiment(ExperimentDraft(
                 agent_name="pop", session_id=session_id, proposer="search",
                 code_hash=f"{session_id}-{i}", dataset_key="d"))
@@ -42,11 +42,12 @@ def test_two_processes_write_concurrently_without_losing_rows(store: Store) -> N
         worker.join(timeout=120)
         assert worker.exitcode == 0, "a writer process failed (see its stderr)"
 
-    assert store.count_experiments(agent_name="pop") == 2 * WRITES_PER_PROCESS
-    assert store.count_experiments(status=ExperimentStatus.FAILED) == 2 * 100
-    assert len(store.list_failures(limit=1000)) == 2 * 100
+    assert store.count_experiments(agent_name="pop") == 2 * EXPERIMENTS_PER_PROCESS
+    failed = 2 * len(range(0, EXPERIMENTS_PER_PROCESS, 3))
+    assert store.count_experiments(status=ExperimentStatus.FAILED) == failed
+    assert len(store.list_failures(limit=1000)) == failed
     hashes = {e.code_hash for e in store.list_experiments(limit=1000)}
-    assert len(hashes) == 2 * WRITES_PER_PROCESS
+    assert len(hashes) == 2 * EXPERIMENTS_PER_PROCESS
 
 
 def _raw_url(store: Store) -> str:

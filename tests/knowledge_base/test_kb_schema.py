@@ -83,11 +83,13 @@ def test_empty_database_says_run_init(store_url: str) -> None:
             kb.get_agent("pop")
 
 
-def test_schema_from_a_newer_release_is_reported(store: Store) -> None:
-    with store._engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(SchemaOutOfDateError, match="newer agenticrs"):
-        store.check_schema()
+def test_schema_from_a_newer_release_is_reported(store_url: str) -> None:
+    with Store.open(store_url) as kb:
+        kb.upgrade()
+        with kb._engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaOutOfDateError, match="newer agenticrs"):
+            kb.check_schema()
 
 
 def test_unreachable_server_names_url_without_password() -> None:

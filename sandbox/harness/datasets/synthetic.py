@@ -15,7 +15,7 @@ The model, all draws from one ``numpy.random.Generator(PCG64(seed))``:
    plus N(0, 0.05) noise (an "onboarding questionnaire").
 3. **Drifting tastes.** A user's history is a chain of phases; each interaction starts a
    new phase with probability ``switch``. A phase's topic is either drawn afresh from
-   ``pi_u`` (probability 0.4, and always for the first phase) or a step of +/-1 on the
+   ``pi_u`` (probability ``fresh`` = 0.2, and always for the first phase) or a step of +/-1 on the
    ring from the previous phase's topic (drift). So the latest interactions predict the
    next ones much better than old ones: recency-aware and sequential models beat
    popularity and plain matrix factorisation.
@@ -42,7 +42,8 @@ _SPAN = 2 * 365 * 24 * 3600      # two years
 
 
 def generate_synthetic(n_users: int = 3000, n_items: int = 1500, *, seed: int = 0,
-                       n_topics: int = 20, switch: float = 0.07, zipf: float = 1.0) -> Interactions:
+                       n_topics: int = 20, switch: float = 0.07, fresh: float = 0.2,
+                       zipf: float = 1.0) -> Interactions:
     """Generate the ``synthetic`` data set (see the module docstring for the model).
 
     Deterministic in all arguments. Raises ``DatasetError`` if the sizes are too small to
@@ -54,9 +55,9 @@ def generate_synthetic(n_users: int = 3000, n_items: int = 1500, *, seed: int = 
     membership, popularity = _items(rng, n_items, n_topics, zipf)
     taste = rng.dirichlet(np.full(n_topics, 0.3), size=n_users)
     activity = _activity(rng, n_users, cap=max(3, int(0.4 * n_items)))
-    user, item, affinity = _draw_items(rng, activity, taste, membership, popularity, switch)
+    user, item, affinity = _draw_items(rng, activity, taste, membership, popularity, switch, fresh)
     timestamp = _timestamps(rng, user, n_users)
-    rating = np.clip(np.rint(2.6 + 2.2 * affinity + rng.normal(0.0, 0.8, len(user))), 1, 5)
+    rating = np.clip(np.rint(2.0 + 2.4 * affinity + rng.normal(0.0, 0.8, len(user))), 1, 5)
     item_features = membership + rng.normal(0.0, 0.05, membership.shape)
     user_features = taste + rng.normal(0.0, 0.05, taste.shape)
     return Interactions(user, item, timestamp, rating.astype(np.float32), n_users, n_items,
@@ -88,14 +89,14 @@ def _activity(rng, n_users: int, cap: int) -> np.ndarray:
     return np.clip(counts, 3, cap)
 
 
-def _phase_topics(rng, user: np.ndarray, taste: np.ndarray, switch: float) -> np.ndarray:
+def _phase_topics(rng, user: np.ndarray, taste: np.ndarray, switch: float, fresh_p: float) -> np.ndarray:
     """Topic of every draw: phases that start afresh from ``taste`` or drift on the ring."""
     n, n_topics = len(user), taste.shape[1]
     first = np.ones(n, dtype=bool)
     first[1:] = user[1:] != user[:-1]
     starts = first | (rng.random(n) < switch)
     phase_user = user[starts]
-    fresh = first[starts] | (rng.random(len(phase_user)) < 0.4)
+    fresh = first[starts] | (rng.random(len(phase_user)) < fresh_p)
     cdf = np.cumsum(taste[phase_user], axis=1)
     fresh_topic = (cdf < rng.random((len(phase_user), 1)) * cdf[:, -1:]).sum(axis=1)
     step = np.where(fresh, 0, rng.choice([-1, 1], len(phase_user)))
@@ -106,12 +107,12 @@ def _phase_topics(rng, user: np.ndarray, taste: np.ndarray, switch: float) -> np
     return topic[np.cumsum(starts) - 1]
 
 
-def _draw_items(rng, activity, taste, membership, popularity, switch):
+def _draw_items(rng, activity, taste, membership, popularity, switch, fresh):
     """Draw each user's items in time order; returns (user, item, affinity) after de-duplication."""
     n_users, n_items = len(activity), len(popularity)
     tries = np.ceil(activity * 1.6).astype(np.int64) + 5
     user = np.repeat(np.arange(n_users), tries)
-    topic = _phase_topics(rng, user, taste, switch)
+    topic = _phase_topics(rng, user, taste, switch, fresh)
     item = np.empty(len(user), dtype=np.int64)
     mainstream = rng.random(len(user)) < 0.15
     item[mainstream] = _sample(rng, popularity, int(mainstream.sum()))

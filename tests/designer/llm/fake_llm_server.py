@@ -44,7 +44,7 @@ class Reply:
 @dataclass(frozen=True)
 class RecordedRequest:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]          # names lower-cased
     body: dict[str, Any]
 
     @property
@@ -97,7 +97,8 @@ class ScriptedLLMServer:
     def __enter__(self) -> "ScriptedLLMServer":
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -142,7 +143,7 @@ class ScriptedLLMServer:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b"{}"
                 body = json.loads(raw or b"{}")
-                request = RecordedRequest(self.path, dict(self.headers.items()), body)
+                request = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 reply = server._next(request)

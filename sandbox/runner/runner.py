@@ -1,0 +1,174 @@
+"""``SandboxRunner``: one implementation of the ``Runner`` protocol for every tier.
+
+Life cycle of a run: validate the request -> (A) lock the slot, mount the output tmpfs,
+create the cgroup -> spawn (bwrap for A/B, the bare interpreter for C) -> watch wall and
+CPU limits -> kill the whole group and reap -> classify -> validate the output ->
+(A) copy the output out, remove the cgroup, unmount.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from sandbox.outcome import Outcome
+from sandbox.runner.cgroup import RunCgroup
+from sandbox.runner.classify import GroupStats, Verdict, classify, exit_signal, final_report
+from sandbox.runner.errors import InvalidOutputError, InvalidRequestError, SandboxSetupError
+from sandbox.runner.launch import Launch, bwrap_launch, direct_launch, make_preexec, tier_rlimits
+from sandbox.runner.models import IsolationTier, RunRequest, RunResult
+from sandbox.runner.output import copy_regular_files, folder_bytes, read_recommendations
+from sandbox.runner.process import Execution, execute, kill_by_environ, killpg_quietly
+from sandbox.runner.staging import output_tmpfs, readonly_view, slot_lock
+
+logger = logging.getLogger(__name__)
+UID_BASE = int(os.environ.get("AGENTICRS_SANDBOX_UID_BASE", "61000"))
+
+
+def _input_shape(inputs: Path, world_readable: bool) -> tuple[int, int]:
+    """(number of users to recommend for, n_items); raises ``InvalidRequestError``."""
+    for name in ("train.npz", "users.npy"):
+        path = inputs / name
+        if not path.is_file():
+            raise InvalidRequestError(f"{path} missing: the harness must write train.npz and users.npy")
+        if world_readable and not os.stat(path).st_mode & stat.S_IROTH:
+            raise InvalidRequestError(f"{path} is not world-readable; the sandbox uid must read it "
+                                      "(write inputs with umask 022)")
+    if world_readable and os.stat(inputs).st_mode & 0o005 != 0o005:
+        raise InvalidRequestError(f"{inputs} must be world-readable and searchable (chmod 755)")
+    users = np.load(inputs / "users.npy", mmap_mode="r", allow_pickle=False)
+    with np.load(inputs / "train.npz", allow_pickle=False) as z:
+        return int(users.shape[0]), int(z["n_items"])
+
+
+def _check_request(request: RunRequest, tier: IsolationTier) -> tuple[int, int]:
+    if not request.candidate.is_file():
+        raise InvalidRequestError(f"candidate {request.candidate} is not a file")
+    if not request.output.is_dir() or any(request.output.iterdir()):
+        raise InvalidRequestError(f"output {request.output} must be an existing empty folder")
+    return _input_shape(request.inputs, world_readable=tier is IsolationTier.A)
+
+
+class SandboxRunner:
+    """Runs candidates at one isolation ``tier``; build it with ``make_runner``.
+
+    ``slot`` selects the sandbox uid (``UID_BASE + slot``, tier A): give each concurrent
+    worker its own slot; runs of one slot are serialised by a lock.
+    """
+
+    def __init__(self, tier: IsolationTier, *, slot: int = 0, python: str,
+                 python_paths: list[str]) -> None:
+        self.tier = tier
+        self.slot = slot
+        self.python = python
+        self.python_paths = python_paths
+        self.uid = UID_BASE + slot
+
+    def run(self, request: RunRequest) -> RunResult:
+        """Run ``request``; candidate failures are outcomes, only ``SandboxError`` is raised."""
+        n_rows, n_items = _check_request(request, self.tier)
+        run_id = request.config.get("run_id") or f"s{self.slot}-{uuid.uuid4().hex[:12]}"
+        with contextlib.ExitStack() as stack:
+            in_dir, out_dir, cgroup = self._prepare(stack, request, run_id)
+            exe = self._execute(request, run_id, (in_dir, out_dir), cgroup)
+            stats = self._teardown(cgroup)
+            verdict = classify(exe, request.limits, stats, via_bwrap=self.tier is not IsolationTier.C)
+            if verdict.outcome is None:
+                verdict = self._check_output(out_dir, request, n_rows, n_items)
+            if out_dir != request.output:
+                copy_regular_files(out_dir, request.output)
+        return self._result(exe, verdict, stats)
+
+    # --- steps --------------------------------------------------------------------
+    def _prepare(self, stack: contextlib.ExitStack, request: RunRequest,
+                 run_id: str) -> tuple[Path, Path, RunCgroup | None]:
+        """(inputs as the sandbox sees them, output folder it writes, cgroup or None)."""
+        if self.tier is not IsolationTier.A:
+            return request.inputs, request.output, None
+        stack.enter_context(slot_lock(self.slot))
+        in_dir = stack.enter_context(readonly_view(request.inputs.resolve(), run_id))
+        out_dir = stack.enter_context(output_tmpfs(run_id, request.limits.output_mb, self.uid))
+        cgroup = RunCgroup.create(run_id, request.limits)
+        stack.callback(self._remove_cgroup, cgroup)
+        return in_dir, out_dir, cgroup
+
+    @staticmethod
+    def _remove_cgroup(cgroup: RunCgroup) -> None:
+        if not (cgroup.kill_all() and cgroup.remove()):
+            logger.error("cgroup %s could not be emptied/removed; processes may survive",
+                         cgroup.unique_dirs())
+
+    def _launch(self, request: RunRequest, run_id: str, dirs: tuple[Path, Path],
+                cgroup: RunCgroup | None, report_fd: int) -> Launch:
+        if self.tier is IsolationTier.C:
+            launch = direct_launch(request, run_id=run_id, python=self.python, report_fd=report_fd)
+        else:
+            launch = bwrap_launch(request, run_id=run_id, python=self.python,
+                                  python_paths=self.python_paths, inputs_dir=dirs[0],
+                                  output_dir=dirs[1],
+                                  report_fd=report_fd, as_root=os.geteuid() == 0 and cgroup is None)
+        cgroup_fds = cgroup.open_procs_fds() if cgroup else []
+        launch.parent_fds += cgroup_fds
+        uid = self.uid if self.tier is IsolationTier.A else None
+        launch.preexec = make_preexec(tier_rlimits(self.tier, request.limits), cgroup_fds, uid)
+        return launch
+
+    def _execute(self, request: RunRequest, run_id: str, dirs: tuple[Path, Path],
+                 cgroup: RunCgroup | None) -> Execution:
+        def kill_group(pid: int) -> None:
+            if cgroup is not None:
+                cgroup.kill_all()
+            killpg_quietly(pid)
+            if self.tier is IsolationTier.C:
+                kill_by_environ(f"AGENTICRS_RUN_ID={run_id}".encode())
+
+        exe = execute(lambda report_fd: self._launch(request, run_id, dirs, cgroup, report_fd),
+                      request.limits, kill_group=kill_group,
+                      cpu_usage=cgroup.cpu_seconds if cgroup else None)
+        if not exe.reports and self.tier is not IsolationTier.C and "bwrap:" in exe.stderr:
+            raise SandboxSetupError(f"bubblewrap could not start the sandbox: {exe.stderr.strip()[-500:]}")
+        return exe
+
+    @staticmethod
+    def _teardown(cgroup: RunCgroup | None) -> GroupStats | None:
+        if cgroup is None:
+            return None
+        return GroupStats(oom_killed=cgroup.oom_killed(), pids_limited=cgroup.pids_limited(),
+                          cpu_seconds=cgroup.cpu_seconds(), peak_memory_mb=cgroup.peak_memory_mb())
+
+    def _check_output(self, out_dir: Path, request: RunRequest, n_rows: int, n_items: int) -> Verdict:
+        used = folder_bytes(out_dir)
+        if used > request.limits.output_mb * 2**20:
+            return Verdict(Outcome.KILLED_BY_LIMIT, f"output quota exceeded: {used / 2**20:.1f} MB "
+                           f"> {request.limits.output_mb} MB")
+        try:
+            read_recommendations(out_dir, n_rows, int(request.config["k"]), n_items)
+        except InvalidOutputError as exc:
+            return Verdict(Outcome.INVALID_OUTPUT, str(exc), "InvalidOutputError")
+        return Verdict(Outcome.COMPLETED, "completed")
+
+    def _result(self, exe: Execution, verdict: Verdict, stats: GroupStats | None) -> RunResult:
+        report = final_report(exe.reports) or {}
+        sig = exit_signal(exe.returncode, self.tier is not IsolationTier.C)
+        return RunResult(
+            outcome=verdict.outcome, exit_code=-sig if sig else exe.returncode,
+            wall_seconds=exe.wall_seconds,
+            cpu_seconds=stats.cpu_seconds if stats and stats.cpu_seconds is not None else exe.rusage_cpu,
+            peak_memory_mb=(stats.peak_memory_mb if stats and stats.peak_memory_mb is not None
+                            else exe.rusage_maxrss_mb),
+            tier=self.tier, stdout_tail=exe.stdout, stderr_tail=exe.stderr,
+            error_type=verdict.error_type, message=verdict.message,
+            traceback_tail=verdict.traceback, fit_seconds=_float(report.get("fit_seconds")),
+            recommend_seconds=_float(report.get("recommend_seconds")))
+
+
+def _float(value) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

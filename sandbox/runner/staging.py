@@ -1,0 +1,94 @@
+"""Tier-A plumbing that needs root: output tmpfs, read-only input view, per-slot locks.
+
+The candidate writes into a private tmpfs of ``Limits.output_mb`` (a hard quota: a full
+tmpfs answers ENOSPC, nothing reaches the host disk); after the run the parent validates
+and copies the regular files into the caller's output folder and unmounts the tmpfs.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from sandbox.runner.errors import SandboxSetupError
+
+STATE_DIR = Path(os.environ.get("AGENTICRS_SANDBOX_STATE", "/run/agenticrs"))
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 8, 32, 4096
+_MNT_DETACH = 2
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _state_dir() -> Path:
+    # 0711: sandbox uids may traverse (bubblewrap resolves bind sources by path) but not list.
+    STATE_DIR.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chmod(STATE_DIR, 0o711)
+    return STATE_DIR
+
+
+def _mount(source: bytes | None, target: Path, fstype: bytes | None, flags: int,
+           data: bytes | None, what: str) -> None:
+    if _libc.mount(source, str(target).encode(), fstype, flags, data) != 0:
+        err = ctypes.get_errno()
+        raise SandboxSetupError(f"cannot mount {what} at {target}: {os.strerror(err)}; "
+                                "tier A needs root with CAP_SYS_ADMIN")
+
+
+def _unmount(target: Path) -> None:
+    _libc.umount2(str(target).encode(), _MNT_DETACH)
+
+
+@contextlib.contextmanager
+def slot_lock(slot: int) -> Iterator[None]:
+    """Serialise runs of one slot (they share a uid) across threads and processes."""
+    fd = os.open(_state_dir() / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def output_tmpfs(run_id: str, size_mb: int, uid: int) -> Iterator[Path]:
+    """A fresh tmpfs of ``size_mb`` owned by ``uid`` (mode 0700), unmounted on exit."""
+    target = Path(tempfile.mkdtemp(prefix=f"out-{run_id}-", dir=_state_dir()))
+    opts = f"size={size_mb}m,nr_inodes=65536,mode=0700,uid={uid},gid={uid}".encode()
+    try:
+        _mount(b"tmpfs", target, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, opts, "the output tmpfs")
+    except SandboxSetupError:
+        target.rmdir()
+        raise
+    try:
+        yield target
+    finally:
+        _unmount(target)
+        shutil.rmtree(target, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def readonly_view(source: Path, run_id: str) -> Iterator[Path]:
+    """A read-only bind mount of ``source`` at a path every uid can traverse.
+
+    bubblewrap resolves bind sources by path as the sandbox uid, so a caller's inputs
+    folder below a 0700 directory (e.g. pytest's tmp) would be unreachable without it.
+    """
+    target = Path(tempfile.mkdtemp(prefix=f"in-{run_id}-", dir=_state_dir()))
+    try:
+        _mount(str(source).encode(), target, None, _MS_BIND, None, "the inputs")
+        _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV,
+               None, "the inputs read-only")
+    except SandboxSetupError:
+        _unmount(target)
+        target.rmdir()
+        raise
+    try:
+        yield target
+    finally:
+        _unmount(target)
+        target.rmdir()

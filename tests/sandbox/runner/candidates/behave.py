@@ -1,0 +1,250 @@
+"""Adversarial candidate: params["mode"] selects the attack, run in fit().
+
+Every attack records what it observed in params["out"]/observed.json (when it can) and
+then behaves like the popularity agent, unless the attack ends the process.
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+import numpy as np
+
+import agent_sdk
+
+MB = 1 << 20
+
+
+def record(params, **data):
+    path = os.path.join(params["out"], "observed.json")
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def attempt(fn):
+    try:
+        return "ok:" + str(fn())[:200]
+    except BaseException as exc:  # noqa: BLE001
+        return "err:" + type(exc).__name__
+
+
+def m_tcp(p):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(2)
+    record(p, tcp=attempt(lambda: (s.connect(("127.0.0.1", p["port"])), s.sendall(b"LEAK"))))
+
+
+def m_udp(p):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    record(p, udp=attempt(lambda: s.sendto(b"LEAK", ("127.0.0.1", p["port"]))))
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read(100)
+
+
+def m_read_files(p):
+    record(p, **{path: attempt(lambda path=path: _read(path)) for path in p["paths"]})
+
+
+def m_env(p):
+    found = [k for k, v in os.environ.items() if p["secret"] in v or k == "OPENAI_API_KEY"]
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if p["secret"].encode() in _read_all(f"/proc/{pid}/environ"):
+                    found.append(pid)
+            except OSError:
+                pass
+    print("FOUND", found, os.environ.get("OPENAI_API_KEY"))
+    record(p, found=found, env=dict(os.environ))
+
+
+def _read_all(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _write(path):
+    with open(path, "ab") as f:
+        f.write(b"# pwned\n")
+
+
+def m_write_dirs(p):
+    record(p, **{path: attempt(lambda path=path: _write(path)) for path in p["paths"]})
+
+
+def m_alloc(p):
+    a = np.ones(30 * 1024 * MB // 8)
+    print(a.sum())
+
+
+def m_memerror(p):
+    raise MemoryError("simulated")
+
+
+def m_busy(p):
+    while True:
+        pass
+
+
+def m_sleep(p):
+    time.sleep(3600)
+
+
+def m_sigterm(p):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    time.sleep(3600)
+
+
+def m_forkbomb(p):
+    while True:
+        os.fork()
+
+
+def m_threads(p):
+    threads = [threading.Thread(target=time.sleep, args=(30,), daemon=True) for _ in range(1000)]
+    for t in threads:
+        t.start()
+
+
+def _fill(path, size_mb):
+    chunk = b"x" * MB
+    with open(path, "wb") as f:
+        for _ in range(size_mb):
+            f.write(chunk)
+
+
+def m_bigfile(p):
+    _fill(os.path.join(p["out"], "big.bin"), 10 * 1024)
+
+
+def m_manyfiles(p):
+    for i in range(1000):
+        _fill(os.path.join(p["out"], f"f{i}.bin"), 256)
+
+
+def m_filltmp(p):
+    _fill("/tmp/fill.bin" if p["out"] == "/output" else os.path.join(p["out"], "tmpfill"), 10 * 1024)
+
+
+def _daemon(p):
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(p.get("delay", 1.5))
+            with open(os.path.join(p["out"], "marker"), "w") as f:
+                f.write("survived")
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+
+
+def m_daemon_exit(p):
+    _daemon(p)
+
+
+def m_daemon_timeout(p):
+    _daemon(p)
+    time.sleep(3600)
+
+
+def m_spew(p):
+    line = b"y" * 1023 + b"\n"
+
+    def spew(fd):
+        for _ in range(100 * 1024):
+            os.write(fd, line)
+    t = threading.Thread(target=spew, args=(2,))
+    t.start()
+    spew(1)
+    t.join()
+
+
+def m_killall(p):
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError as exc:
+        print("kill(-1) failed:", exc)
+    time.sleep(0.2)
+
+
+def m_openfiles(p):
+    return [open("/dev/null") for _ in range(10_000)]
+
+
+def m_syscalls(p):
+    libc = ctypes.CDLL(None, use_errno=True)
+    res = {}
+    res["unshare_user"] = libc.unshare(0x10000000)
+    res["unshare_net"] = libc.unshare(0x40000000)
+    res["mount"] = libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)
+    res["ptrace"] = libc.ptrace(16, p["target_pid"], None, None)  # PTRACE_ATTACH
+    res["kill_parent"] = attempt(lambda: os.kill(p["target_pid"], 0))
+    record(p, **res)
+
+
+def m_symlink_out(p):
+    os.symlink(p["labels"], os.path.join(p["out"], "recommendations.npy"))
+    os._exit(0)
+
+
+def m_pickle_out(p):
+    arr = np.empty((p["n_rows"], p["k"]), dtype=object)
+    np.save(os.path.join(p["out"], "recommendations.npy"), arr, allow_pickle=True)
+    os._exit(0)
+
+
+def m_huge_shape(p):
+    header = {"descr": "<i8", "fortran_order": False, "shape": (10**9, p["k"])}
+    with open(os.path.join(p["out"], "recommendations.npy"), "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(b"\0" * 800)
+    os._exit(0)
+
+
+def m_forged_metrics(p):
+    with open(os.path.join(p["out"], "metrics.json"), "w") as f:
+        json.dump({"ndcg@10": 1.0, "recall@10": 1.0, "outcome": "COMPLETED"}, f)
+
+
+def m_observe_threads(p):
+    record(p, env={k: v for k, v in os.environ.items() if "THREADS" in k or k.startswith("AGENTICRS")},
+           torch_threads=_torch_threads())
+
+
+def _torch_threads():
+    if "torch" not in sys.modules:
+        return None
+    return sys.modules["torch"].get_num_threads()
+
+
+def m_none(p):
+    pass
+
+
+class Agent:
+    def __init__(self, **params):
+        self.params = params
+
+    def fit(self, train):
+        if self.params.get("torch"):
+            import torch  # noqa: F401
+        globals()["m_" + self.params.get("mode", "none")](self.params)
+        self.seen = train.matrix()
+        self.pop = np.bincount(train.item, minlength=train.n_items).astype(float)
+
+    def recommend(self, users, k):
+        if self.params.get("mode") == "observe_threads":
+            record(self.params, torch_threads=_torch_threads(),
+                   env={k: v for k, v in os.environ.items() if "THREADS" in k or k.startswith("AGENTICRS")})
+        if self.params.get("nan"):
+            return np.full((len(users), k), np.nan)
+        scores = np.tile(self.pop, (len(users), 1))
+        return agent_sdk.topk_unseen(scores, self.seen, users, k)

@@ -1,0 +1,5 @@
+import agenticrs_no_such_module  # noqa: F401
+
+
+class Agent:
+    pass

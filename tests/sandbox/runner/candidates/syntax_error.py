@@ -1,0 +1,3 @@
+class Agent:
+    def fit(self, train:
+        pass
