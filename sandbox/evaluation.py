@@ -17,8 +17,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from sandbox.harness.metrics import eval_users, relevant_matrix, score_recommendations
-from sandbox.harness.splits import Split
+from sandbox.harness import (InvalidRecommendationsError, Split, eval_users, relevant_matrix,
+                             score_recommendations, validate_recommendations)
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome
 from sandbox.runner import InvalidOutputError, Runner, RunRequest, RunResult, read_recommendations
@@ -73,6 +73,7 @@ class Evaluator:
     def __init__(self, runner: Runner, split: Split, cache_dir: Path):
         self.runner, self.split = runner, split
         self.cache_dir = Path(cache_dir)
+        self._seen_cache: dict[str, Any] = {}
 
     def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult:
         """Evaluate ``job`` with artifacts in ``run_dir`` (created; reused output is cleared)."""
@@ -95,8 +96,8 @@ class Evaluator:
             return _failed(run)
         try:
             recs = read_recommendations(output, len(users), job.k, fit_data.n_items)
-            check_unseen(recs, users, fit_data)
-        except InvalidOutputError as e:
+            recs = validate_recommendations(recs, users, fit_data.n_items, seen=self._seen(job.stage, fit_data))
+        except (InvalidOutputError, InvalidRecommendationsError) as e:
             return _failed(run, Outcome.INVALID_OUTPUT, str(e))
         report = score_recommendations(recs, relevant_matrix(target, users), users=users,
                                        train=fit_data, k=job.k)
@@ -109,6 +110,12 @@ class Evaluator:
             cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds,
             recommend_seconds=run.recommend_seconds, peak_memory_mb=run.peak_memory_mb,
             stderr_tail=run.stderr_tail)
+
+    def _seen(self, stage: str, fit_data: Any):
+        """Users x items matrix of the fitting data (cached per stage)."""
+        if stage not in self._seen_cache:
+            self._seen_cache[stage] = fit_data.to_train_data().matrix()
+        return self._seen_cache[stage]
 
     def _users(self, job: EvaluationJob) -> np.ndarray:
         users = eval_users(self.split, "validation" if job.stage == "validation" else "test")
@@ -145,25 +152,6 @@ def per_user_reward(report: Any, inner_reward: str) -> np.ndarray:
     if base in report.per_user:
         return np.asarray(report.per_user[base], dtype=np.float64)
     raise ValueError(f"unknown inner reward {inner_reward!r}: use one of {sorted(report.per_user)}")
-
-
-def check_unseen(recs: np.ndarray, users: np.ndarray, fit_data: Any) -> None:
-    """Raise ``InvalidOutputError`` for repeated items in a list or items seen in training."""
-    valid = recs >= 0
-    ordered = np.sort(np.where(valid, recs, -np.arange(1, recs.shape[1] + 1)), axis=1)
-    if np.any(ordered[:, 1:] == ordered[:, :-1]):
-        raise InvalidOutputError("a recommendation list repeats an item: each list must hold distinct items")
-    seen = fit_data.to_train_data().matrix()[users]
-    rows = np.repeat(np.arange(len(users)), recs.shape[1])
-    flat = recs.ravel()
-    mask = flat >= 0
-    hits = np.asarray(seen[rows[mask], flat[mask]]).ravel() > 0
-    if hits.any():
-        r = rows[mask][hits][0]
-        raise InvalidOutputError(
-            f"{int(hits.sum())} recommended items were already in the user's training data "
-            f"(e.g. user {int(users[r])}, item {int(flat[mask][hits][0])}): exclude seen items, "
-            "e.g. with agent_sdk.topk_unseen")
 
 
 def _failed(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:

@@ -131,5 +131,4 @@ class SearchProposer:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True,
-                                          warn_independent_sampling=False)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)

@@ -45,7 +45,8 @@ def _bwrap_works(uid: int | None) -> str | None:
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
     try:
-        proc = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "true"],
+        proc = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--as-pid-1", "--die-with-parent",
+                               "--ro-bind", "/", "/", "true"],
                               capture_output=True, timeout=10, preexec_fn=drop, env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bubblewrap cannot start: {exc}"

@@ -1,6 +1,8 @@
 """The design loop with a real knowledge base and git repository, and a fake executor."""
 from __future__ import annotations
 
+import re
+
 from designer.events import EventKind
 from designer.loop import DesignLoop
 from designer.proposal import Proposal, ProposalKind
@@ -10,14 +12,14 @@ from sandbox.outcome import Outcome
 
 from tests.designer.conftest import FakeExecutor
 
-QUALITY = {"popularity": 0.05, "ease": 0.14, "recency_ease": 0.12, "itemknn": 0.10, "ials": 0.11, "bpr": 0.09}
+QUALITY = {"popularity": 0.05, "ease": 0.14, "recency_ease": 0.12, "itemknn": 0.10, "ials": 0.11,
+           "bpr": 0.09, "sasrec": 0.08, "mmr": 0.07}
 
 
 def family_of(job) -> str:
-    for name in sorted(QUALITY, key=len, reverse=True):
-        if f"family: {name}" in job.code or f"'{name}'" in job.code or f'"{name}"' in job.code:
-            return name
-    return next(name for name in QUALITY if name in job.code)
+    """The family a rendered module came from (its docstring names it: family `name`)."""
+    match = re.search(r"family `(\w+)`", job.code)
+    return match.group(1) if match else "popularity"
 
 
 def by_family(job):

@@ -97,8 +97,8 @@ class ScriptedLLMServer:
     def __enter__(self) -> "ScriptedLLMServer":
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -118,7 +118,8 @@ class ScriptedLLMServer:
 
     def _respond_body(self, reply: Reply, body: dict) -> dict:
         prompt_text = "".join(str(m.get("content", "")) for m in body.get("messages", []))
-        prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else len(prompt_text) // 4 + 1
+        prompt_tokens = (reply.prompt_tokens if reply.prompt_tokens is not None
+                         else len(prompt_text) // 4 + 1)
         completion_tokens = (reply.completion_tokens if reply.completion_tokens is not None
                              else len(reply.content) // 4 + 1)
         return {

@@ -128,9 +128,12 @@ def assert_clean(run_id: str, tier: IsolationTier, slot: int = 0) -> None:
 
 
 def _uid(pid: str) -> int | None:
+    """Owner of a live (non-zombie) process."""
     try:
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
         return os.stat(f"/proc/{pid}").st_uid
-    except OSError:
+    except (OSError, IndexError):
         return None
 
 
