@@ -51,10 +51,10 @@ def _as_relevant(relevant, rows: int) -> sp.csr_matrix:
     relevant = sp.csr_matrix(relevant)
     if relevant.shape[0] != rows:
         raise ValueError(f"relevant has {relevant.shape[0]} rows but recs has {rows}; align them")
-    relevant.eliminate_zeros()
-    if not relevant.has_canonical_format:
-        relevant = relevant.copy()
+    if not relevant.has_canonical_format or (relevant.data == 0).any():
+        relevant = relevant.copy()             # never modify the caller's matrix
         relevant.sum_duplicates()
+        relevant.eliminate_zeros()
     return relevant
 
 

@@ -6,7 +6,7 @@ the last ``h`` are test, the ``h`` before them validation, the rest train. ``rou
 **round half up** in exact integer arithmetic, ``h = max(1, (n + 5) // 10)``: 15 -> 2,
 25 -> 3, 35 -> 4 (Python's ``round`` would give 2, 2, 4: banker's rounding plus float
 error). A user with ``n < 3`` keeps everything in train (no room for three parts), so
-he is never evaluated; from ``n = 3`` on every part has at least one interaction.
+such a user is never evaluated; from ``n = 3`` on every part has at least one interaction.
 
 ``global_temporal``: all interactions sorted by timestamp (stable); the first
 ``(8 N + 5) // 10`` are train, up to ``(9 N + 5) // 10`` validation, the rest test
@@ -25,7 +25,7 @@ import numpy as np
 
 from sandbox.harness.data import DatasetError, Interactions
 
-__all__ = ["PROTOCOL_VERSION", "SPLIT_METHODS", "Split", "split_interactions"]
+__all__ = ["PROTOCOL_VERSION", "SPLIT_METHODS", "Split", "holdout_size", "split_interactions"]
 
 log = logging.getLogger(__name__)
 

@@ -139,3 +139,9 @@ def test_novelty_head_and_tail():
 
 def test_head_ties_broken_by_item_id():
     np.testing.assert_array_equal(m.head_items(np.array([2, 5, 5, 1]), 0.25), [False, True, False, False])
+
+
+def test_relevant_matrix_of_the_caller_is_not_modified():
+    relevant = sp.csr_matrix((np.array([1.0, 0.0]), np.array([0, 1]), np.array([0, 2])), shape=(1, 3))
+    out = m.ranking_metrics(np.array([[1, 0]]), relevant)
+    assert relevant.nnz == 2 and out["mrr"][0] == 0.5     # the explicit zero is not relevant

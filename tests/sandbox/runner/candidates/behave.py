@@ -53,11 +53,11 @@ def m_read_files(p):
 
 
 def m_env(p):
-    found = [k for k, v in os.environ.items() if p["secret"] in v or k == "OPENAI_API_KEY"]
+    found = [k for k in os.environ if k == "OPENAI_API_KEY"]
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
-                if p["secret"].encode() in _read_all(f"/proc/{pid}/environ"):
+                if b"OPENAI_API_KEY" in _read_all(f"/proc/{pid}/environ"):
                     found.append(pid)
             except OSError:
                 pass
