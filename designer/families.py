@@ -103,8 +103,8 @@ class Family(BaseModel):
     template_path: Path
 
     def defaults(self) -> dict[str, Any]:
-        """The default value of every parameter (a new dict)."""
-        return {name: spec.default for name, spec in self.params.items()}
+        """The default value of every parameter, coerced to its type (a new dict)."""
+        return {name: spec.check(spec.default) for name, spec in self.params.items()}
 
     def validate(self, params: dict[str, Any] | None = None) -> dict[str, Any]:  # type: ignore[override]
         """Complete ``params`` with defaults and coerce types.

@@ -173,7 +173,13 @@ class DesignLoop:
         """Every ``insight_every`` iterations, store what worked and failed as an insight."""
         if self.insights is None or self.summary.iterations % self.insight_every:
             return
-        text = self.insights(self._context(incumbent))
+        try:
+            text = self.insights(self._context(incumbent))
+        except SessionStop:
+            raise
+        except DesignerError as e:
+            log.warning("no insight this time: %s", e)
+            return
         if text.strip():
             self.store.add_insight(self.agent.name, text.strip(), {"session": self.session_id,
                                                                    "iteration": self.iteration})

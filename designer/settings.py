@@ -35,6 +35,8 @@ class DesignSettings(BaseSettings):
     dataset: str = "synthetic"
     data_dir: Path | None = None
     split: str = "user_temporal"
+    n_users: int | None = Field(None, gt=0, description="synthetic data: number of users")
+    n_items: int | None = Field(None, gt=0, description="synthetic data: number of items")
     k: int = Field(10, gt=0)
     seed: int = 0
     allow_insecure_sandbox: bool = False

@@ -82,8 +82,21 @@ def main(argv: list[str] | None = None) -> None:
     except _click_exceptions() as e:
         e.show()
         sys.exit(e.exit_code)
+    except _click_abort():
+        sys.exit(1)
     except SystemExit:
         raise
+
+
+def _click_abort() -> tuple[type[Exception], ...]:
+    import click
+    found: list[type[Exception]] = [click.exceptions.Abort]
+    try:
+        from typer._click.exceptions import Abort
+        found.append(Abort)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 def _sandbox_error() -> type[Exception]:
@@ -97,8 +110,15 @@ def _family_error() -> type[Exception]:
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:
+    """Click's exception class, and the copy newer typer versions vendor."""
     import click
-    return (click.ClickException,)
+    found: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as Vendored  # typer >= 0.20
+        found.append(Vendored)
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ def design(ctx: typer.Context,
            auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
            dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
            data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+           n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
+           n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
            split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
            seed: Optional[int] = typer.Option(None, "--seed"),
            wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
@@ -85,7 +87,7 @@ def design(ctx: typer.Context,
     s = Services(ctx.obj)
     s.store.get_agent(agent)
     limits = {k: v for k, v in {"wall_seconds": wall_limit, "memory_mb": memory_mb}.items() if v is not None}
-    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir,
+    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items,
                          split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
     with agent_lock(s.workspace.root / "locks", agent):

@@ -46,6 +46,8 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
              params: Optional[str] = typer.Option(None, "--params", help="JSON object of parameters"),
              dataset: Optional[str] = typer.Option(None, "--dataset"),
              data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+             n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
+             n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
              split: Optional[str] = typer.Option(None, "--split"),
              test: bool = typer.Option(False, "--test", help="sealed test: fit on train+validation, score test"),
              k: int = typer.Option(10, "--k", min=1),
@@ -57,7 +59,7 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
     code, full_params, family_limit = _candidate(target, params)
     has_workspace = (options.workspace / MARKER).is_file()
     cache = options.workspace / "cache" if has_workspace else Path.home() / ".cache" / "agenticrs"
-    settings = load_settings(None, dataset=dataset, data_dir=data_dir, split=split, k=k,
+    settings = load_settings(None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, split=split, k=k,
                              allow_insecure_sandbox=allow_insecure or None)
     limit = wall_limit or family_limit
     limits = settings.limits.model_copy(update={"wall_seconds": limit}) if limit else settings.limits

@@ -13,6 +13,7 @@ Which errors stop a run and which only fail an iteration:
 from __future__ import annotations
 
 from designer.errors import DesignerError
+from designer.proposal import SessionStop
 
 
 class LLMError(DesignerError):
@@ -52,7 +53,7 @@ class LLMRequestError(LLMError):
     """Any other refused request (HTTP 4xx) or an unusable response body. Never retried."""
 
 
-class BudgetExhaustedError(LLMError):
+class BudgetExhaustedError(LLMError, SessionStop):
     """The run's LLM budget (USD or calls) is spent: stop the run cleanly."""
 
 

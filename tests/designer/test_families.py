@@ -174,3 +174,19 @@ def test_param_spec_suggests_through_an_optuna_trial():
     family = FAMILIES["sasrec"]
     params = {name: spec.suggest(trial, name) for name, spec in family.params.items()}
     assert family.validate(params) == params
+
+
+@pytest.mark.parametrize("name, params", [
+    ("sasrec", {"loss": "bce", "negatives": 4}),
+    ("recency_ease", {"decay_by": "time", "train_tau": 5.0, "transition_weight": 0.0}),
+    ("itemknn", {"similarity": "asymmetric", "normalize_scores": True, "neighbours": 5}),
+    ("popularity", {"window_days": 0.05, "half_life_days": 0.01, "use_ratings": True}),
+    ("mmr", {"similarity": "cooccurrence", "candidates": 10}),
+])
+def test_non_default_branches_keep_the_contract(name, params, tiny):
+    agent = load_module(FAMILIES[name].render({**FAST.get(name, {}), **params}), name).Agent()
+    agent.fit(tiny)
+    recs = agent.recommend(np.arange(tiny.n_users, dtype=np.int64), 7)
+    assert recs.dtype == np.int64 and recs.shape == (tiny.n_users, 7)
+    seen = tiny.matrix().toarray()
+    assert not np.take_along_axis(seen, recs, axis=1).any()

@@ -47,7 +47,8 @@ def test_tcp_and_udp_to_loopback_never_arrive(tier, workspace):
             tcp.accept()
         with pytest.raises(BlockingIOError):
             udp.recvfrom(100)
-    assert observed(out1)["tcp"].startswith("err:") and observed(out2)["udp"].startswith("err:")
+    # Inside, the private loopback may accept the UDP datagram; it never reaches the host.
+    assert observed(out1)["tcp"].startswith("err:")
     assert r1.outcome is r2.outcome is Outcome.COMPLETED
     assert_clean(id1, tier)
     assert_clean(id2, tier)
@@ -141,7 +142,9 @@ def test_disk_filling_is_stopped_by_quotas(tier, workspace, mode):
 @pytest.mark.parametrize("mode, outcome", [("daemon_exit", Outcome.COMPLETED),
                                            ("daemon_timeout", Outcome.TIMED_OUT)])
 def test_setsid_double_fork_daemon_dies_with_the_run(tier, workspace, mode, outcome):
-    result, output, run_id = run(tier, workspace, mode=mode, limits=SHORT, delay=1.0)
+    # The daemon writes its marker 1 s after the run's normal end, or 1 s after the timeout.
+    delay = 1.0 if mode == "daemon_exit" else SHORT.wall_seconds + 1.0
+    result, output, run_id = run(tier, workspace, mode=mode, limits=SHORT, delay=delay)
     assert result.outcome is outcome, result.message
     wait_then_assert_clean(run_id, tier, 2.0)
     assert not (output / "marker").exists()
@@ -192,7 +195,7 @@ def test_unshare_mount_and_ptrace_are_refused(tier, workspace):
 @pytest.mark.parametrize("params, needle", [
     ({"mode": "symlink_out"}, "symlink"),
     ({"mode": "pickle_out", "n_rows": N_USERS, "k": K}, "pickle"),
-    ({"mode": "huge_shape"}, "shape"),
+    ({"mode": "huge_shape", "k": K}, "shape"),
     ({"nan": True}, "float"),
 ], ids=["symlink", "pickle", "1e9-rows", "nan"])
 def test_hostile_outputs_are_invalid(tier, workspace, params, needle):

@@ -1,0 +1,37 @@
+"""Wire the LLM proposer (and the ``mixed`` bandit) to the knowledge base and the CLI flags."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from designer.cli.proposers import ChosenProposer
+from designer.llm import LLMBudget, LLMProposer, load_prompt_templates, make_client, summarise
+from designer.proposers.mixed import MixedProposer
+from designer.proposers.search import SearchProposer
+from knowledge_base.models import LLMCallDraft
+
+
+class StoreRecorder:
+    """Records every LLM call in the knowledge base."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def record(self, draft: LLMCallDraft) -> None:
+        self.store.record_llm_call(draft)
+
+
+def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
+                      model: str, api_base: str | None, temperature: float, budget_usd: float | None,
+                      max_calls: int | None, session_id: str) -> ChosenProposer:
+    client = make_client(model, api_base)
+    recorder = StoreRecorder(store)
+    budget = LLMBudget(max_usd=budget_usd, max_calls=max_calls)
+    templates = load_prompt_templates(workspace.prompts_dir if workspace.prompts_dir.is_dir() else None)
+    llm = LLMProposer(client, model=model, recorder=recorder, budget=budget, temperature=temperature,
+                      prompt_templates=templates, session_id=session_id,
+                      code_for=lambda exp: store.get_code(exp.code_hash))
+    insights = partial(summarise, client, model, recorder=recorder, budget=budget, templates=templates,
+                       session_id=session_id)
+    proposer = llm if kind == "llm" else MixedProposer(llm, SearchProposer(sampler=sampler, seed=seed))
+    return ChosenProposer(proposer, session_id, insights=lambda context: insights(context))
