@@ -69,6 +69,8 @@ def design(ctx: typer.Context,
            temperature: float = typer.Option(0.7, "--temperature"),
            budget_usd: Optional[float] = typer.Option(None, "--budget-usd"),
            max_calls: Optional[int] = typer.Option(None, "--max-calls"),
+           prices: Optional[str] = typer.Option(None, "--prices", help="USD per million tokens 'IN,OUT' "
+                                                "for OpenAI-compatible servers litellm has no price for"),
            auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
            dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
            data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
@@ -95,7 +97,7 @@ def design(ctx: typer.Context,
         executor = LocalExecutor(settings, s.workspace.cache_dir)
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
-                               budget_usd=budget_usd, max_calls=max_calls)
+                               budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices))
         view = LiveView(iterations)
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                           families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,
@@ -109,6 +111,16 @@ def design(ctx: typer.Context,
         else:
             summary = loop.run(iterations=iterations, time_budget=time_budget)
     _print_summary(summary, json_out)
+
+
+def _prices(text: Optional[str]) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        cost_in, cost_out = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"--prices must be 'IN,OUT' in USD per million tokens, e.g. 0.15,0.60; got {text!r}") from None
+    return cost_in, cost_out
 
 
 def _print_summary(summary, json_out: bool) -> None:

@@ -5,6 +5,7 @@ from functools import partial
 from typing import Any
 
 from designer.cli.proposers import ChosenProposer
+from designer.llm.client import choose_backend
 from designer.llm import LLMBudget, LLMProposer, load_prompt_templates, make_client, summarise
 from designer.proposers.mixed import MixedProposer
 from designer.proposers.search import SearchProposer
@@ -23,8 +24,10 @@ class StoreRecorder:
 
 def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
                       model: str, api_base: str | None, temperature: float, budget_usd: float | None,
-                      max_calls: int | None, session_id: str) -> ChosenProposer:
-    client = make_client(model, api_base)
+                      max_calls: int | None, session_id: str,
+                      prices: tuple[float, float] | None = None) -> ChosenProposer:
+    kwargs = {"prices": prices} if prices and choose_backend(model, api_base) == "openai" else {}
+    client = make_client(model, api_base, **kwargs)
     recorder = StoreRecorder(store)
     budget = LLMBudget(max_usd=budget_usd, max_calls=max_calls)
     templates = load_prompt_templates(workspace.prompts_dir if workspace.prompts_dir.is_dir() else None)

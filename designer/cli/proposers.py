@@ -18,7 +18,8 @@ class ChosenProposer:
 
 def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
                   model: str | None, api_base: str | None, temperature: float,
-                  budget_usd: float | None, max_calls: int | None) -> ChosenProposer:
+                  budget_usd: float | None, max_calls: int | None,
+                  prices: tuple[float, float] | None = None) -> ChosenProposer:
     """``search`` works offline; ``llm`` and ``mixed`` need --model."""
     session_id = uuid.uuid4().hex[:12]
     if kind == "search":
@@ -30,5 +31,6 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
         from designer.cli.llm_wiring import make_llm_proposer
         return make_llm_proposer(kind, store=store, agent=agent, workspace=workspace, sampler=sampler,
                                  seed=seed, model=model, api_base=api_base, temperature=temperature,
-                                 budget_usd=budget_usd, max_calls=max_calls, session_id=session_id)
+                                 budget_usd=budget_usd, max_calls=max_calls, session_id=session_id,
+                                 prices=prices)
     raise UsageError(f"unknown proposer {kind!r}: use search, llm or mixed")
