@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -53,13 +54,17 @@ def machine_info() -> dict:
             "best_tier": tier.value, "degraded_because": reasons, "euid": os.geteuid()}
 
 
-def median_seconds(fn, runs: int) -> float:
-    times = []
+def interleaved_medians(variants: dict, runs: int) -> dict[str, float]:
+    """Median wall time of each variant, run round-robin so that load drifts hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for fn in variants.values():
+        fn()  # warm-up: page cache, probe
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in variants.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def make_inputs(root: Path) -> Path:
@@ -76,7 +81,6 @@ def make_inputs(root: Path) -> Path:
 
 def bench_candidate(root: Path, inputs: Path, candidate: Path, runs: int, python: str) -> dict:
     config = {"k": 10, "params": {}, "seed": 0}
-    out: dict[str, float] = {}
 
     def direct():
         output = Path(tempfile.mkdtemp(dir=root))
@@ -85,23 +89,21 @@ def bench_candidate(root: Path, inputs: Path, candidate: Path, runs: int, python
         subprocess.run([python, "-I", "-B", str(ENTRY), json.dumps(spec)], check=True,
                        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
 
-    out["direct"] = median_seconds(direct, runs)
-    for tier in IsolationTier:
-        try:
-            runner = make_runner(force_tier=tier, allow_insecure=True)
-        except Exception as exc:  # noqa: BLE001 - a tier missing here is reported, not fatal
-            out[f"tier{tier.value}"] = float("nan")
-            print(f"tier {tier.value} unavailable: {exc}", file=sys.stderr)
-            continue
-
+    def sandboxed(runner):
         def one():
             output = Path(tempfile.mkdtemp(dir=root))
             result = runner.run(RunRequest(candidate=candidate, inputs=inputs, output=output,
                                            config=config, limits=Limits(wall_seconds=120)))
             assert result.outcome.ok, result.message + result.stderr_tail
-        one()  # warm-up
-        out[f"tier{tier.value}"] = median_seconds(one, runs)
-    return out
+        return one
+
+    variants = {"direct": direct}
+    for tier in IsolationTier:
+        try:
+            variants[f"tier{tier.value}"] = sandboxed(make_runner(force_tier=tier, allow_insecure=True))
+        except Exception as exc:  # noqa: BLE001 - a tier missing here is reported, not fatal
+            print(f"tier {tier.value} unavailable: {exc}", file=sys.stderr)
+    return interleaved_medians(variants, runs)
 
 
 def main() -> None:
@@ -109,6 +111,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--torch-runs", type=int, default=5)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # tier B/C warnings are expected here
     info = machine_info()
     print(json.dumps(info, indent=1))
     runner_python = make_runner(allow_insecure=True).python
@@ -116,7 +119,8 @@ def main() -> None:
     root.chmod(0o755)
     try:
         inputs = make_inputs(root)
-        bare = median_seconds(lambda: subprocess.run([runner_python, "-c", "pass"], check=True), args.runs)
+        bare = interleaved_medians({"bare": lambda: subprocess.run([runner_python, "-c", "pass"], check=True)},
+                                   args.runs)["bare"]
         print(f"\nbare `{runner_python} -c pass`: median {bare * 1000:.0f} ms ({args.runs} runs)")
         for name, extra, runs in [("numpy candidate", "", args.runs),
                                   ("torch candidate", "import torch", args.torch_runs)]:

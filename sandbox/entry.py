@@ -45,10 +45,14 @@ def _set_threads(spec):
     return int(n)
 
 
-def _torch_threads(n):
-    torch = sys.modules.get("torch")  # never import torch for candidates that do not
-    if torch is not None and torch.get_num_threads() != n:
+def _torch_threads(n, seed):
+    """Threads and seed for torch, only if the candidate imported it (importing costs ~3 s)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    torch.manual_seed(seed)
 
 
 def _import_candidate(path):
@@ -100,12 +104,13 @@ def _run(spec, n_threads, state):
     state["phase"] = "init"
     agent = module.Agent(**config.get("params", {}))
     state["phase"] = "fit"
-    _torch_threads(n_threads)
+    _torch_threads(n_threads, seed)
     start = time.perf_counter()
     agent.fit(train)
     state["fit_seconds"] = time.perf_counter() - start
     state["phase"] = "recommend"
-    _torch_threads(n_threads)
+    if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != n_threads:
+        sys.modules["torch"].set_num_threads(n_threads)  # torch imported lazily in fit()
     start = time.perf_counter()
     recs = agent.recommend(users, int(config["k"]))
     state["recommend_seconds"] = time.perf_counter() - start

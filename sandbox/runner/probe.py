@@ -105,6 +105,9 @@ def python_paths(python: str) -> list[str]:
 def _choose_python(tier: IsolationTier, explicit: str | None) -> str:
     python = sandbox_python(explicit)
     if python is not None:
+        if tier is IsolationTier.A and not world_executable(python):
+            raise SandboxSetupError(f"sandbox Python {python} is not executable by the sandbox uid "
+                                    f"(a 0700 parent directory?); {_SETUP_HINT}")
         return python
     if explicit:
         raise SandboxSetupError(f"sandbox Python {explicit} does not exist; {_SETUP_HINT}")
