@@ -108,17 +108,30 @@ class RunCgroup:
         own = _own_paths()
         if _v2_usable(v2):
             return cls._create_v2(v2, own.get("", "/"), run_id, limits)
-        missing = [c for c in _V1_REQUIRED if c not in v1]
-        if missing:
-            raise SandboxSetupError(f"cgroup controllers not mounted: {', '.join(missing)}")
-        dirs = {}
-        for ctrl in (*_V1_REQUIRED, "freezer"):
-            if ctrl in v1:
-                dirs[ctrl] = _join(*v1[ctrl], own.get(ctrl, "/")) / _PARENT / run_id
-        group = cls(dirs, 1)
+        group = cls._v1_dirs(v1, own, run_id)
         group._mkdirs()
         group._limit_v1(limits)
         return group
+
+    @classmethod
+    def existing(cls, run_id: str) -> "RunCgroup":
+        """The groups a run named ``run_id`` would have (to sweep a crashed run's leftovers)."""
+        v1, v2 = _mounts()
+        own = _own_paths()
+        if _v2_usable(v2):
+            base = _join(*v2, own.get("", "/"))
+            return cls({"unified": next((p / _PARENT / run_id for p in (base, v2[0])
+                                         if (p / _PARENT / run_id).exists()), base / _PARENT / run_id)}, 2)
+        return cls._v1_dirs(v1, own, run_id)
+
+    @classmethod
+    def _v1_dirs(cls, v1, own: dict[str, str], run_id: str) -> "RunCgroup":
+        missing = [c for c in _V1_REQUIRED if c not in v1]
+        if missing:
+            raise SandboxSetupError(f"cgroup controllers not mounted: {', '.join(missing)}")
+        dirs = {ctrl: _join(*v1[ctrl], own.get(ctrl, "/")) / _PARENT / run_id
+                for ctrl in (*_V1_REQUIRED, "freezer") if ctrl in v1}
+        return cls(dirs, 1)
 
     @classmethod
     def _create_v2(cls, v2, own: str, run_id: str, limits: Limits) -> "RunCgroup":
@@ -144,12 +157,16 @@ class RunCgroup:
         return group
 
     def _mkdirs(self) -> None:
+        created = []
         for d in self.unique_dirs():
             try:
                 d.mkdir(parents=True)
+                created.append(d)
             except OSError as exc:
-                self.remove()
-                raise SandboxSetupError(f"cannot create cgroup {d}: {exc}") from exc
+                for done in created:  # only ours: an existing group may belong to a live run
+                    done.rmdir()
+                raise SandboxSetupError(f"cannot create cgroup {d}: {exc} (run ids must be "
+                                        "unique among live runs)") from exc
 
     def _limit_v1(self, limits: Limits) -> None:
         mem = self.dirs["memory"]

@@ -24,7 +24,7 @@ from sandbox.runner.launch import Launch, bwrap_launch, direct_launch, make_pree
 from sandbox.runner.models import IsolationTier, RunRequest, RunResult
 from sandbox.runner.output import copy_regular_files, folder_bytes, read_recommendations
 from sandbox.runner.process import Execution, execute, kill_by_environ, killpg_quietly
-from sandbox.runner.staging import output_tmpfs, readonly_view, slot_lock
+from sandbox.runner.staging import discard, output_tmpfs, readonly_view, slot_lock, stale_runs
 
 logger = logging.getLogger(__name__)
 UID_BASE = int(os.environ.get("AGENTICRS_SANDBOX_UID_BASE", "61000"))
@@ -91,11 +91,20 @@ class SandboxRunner:
         if self.tier is not IsolationTier.A:
             return request.inputs, request.output, None
         stack.enter_context(slot_lock(self.slot))
-        in_dir = stack.enter_context(readonly_view(request.inputs.resolve(), run_id))
-        out_dir = stack.enter_context(output_tmpfs(run_id, request.limits.output_mb, self.uid))
+        self._sweep_stale()
+        in_dir = stack.enter_context(readonly_view(self.slot, request.inputs.resolve(), run_id))
+        out_dir = stack.enter_context(output_tmpfs(self.slot, run_id, request.limits.output_mb, self.uid))
         cgroup = RunCgroup.create(run_id, request.limits)
         stack.callback(self._remove_cgroup, cgroup)
         return in_dir, out_dir, cgroup
+
+    def _sweep_stale(self) -> None:
+        """Kill and remove what a crashed earlier run of this slot left behind."""
+        for run_id, paths in stale_runs(self.slot).items():
+            logger.warning("sweeping leftovers of crashed sandbox run %s: %s", run_id, paths)
+            self._remove_cgroup(RunCgroup.existing(run_id))
+            for path in paths:
+                discard(path)
 
     @staticmethod
     def _remove_cgroup(cgroup: RunCgroup) -> None:

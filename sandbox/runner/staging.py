@@ -20,6 +20,7 @@ from sandbox.runner.errors import SandboxSetupError
 
 STATE_DIR = Path(os.environ.get("AGENTICRS_SANDBOX_STATE", "/run/agenticrs"))
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 8, 32, 4096
+_MS_PRIVATE = 1 << 18
 _MNT_DETACH = 2
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
@@ -55,9 +56,9 @@ def slot_lock(slot: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def output_tmpfs(run_id: str, size_mb: int, uid: int) -> Iterator[Path]:
+def output_tmpfs(slot: int, run_id: str, size_mb: int, uid: int) -> Iterator[Path]:
     """A fresh tmpfs of ``size_mb`` owned by ``uid`` (mode 0700), unmounted on exit."""
-    target = Path(tempfile.mkdtemp(prefix=f"out-{run_id}-", dir=_state_dir()))
+    target = Path(tempfile.mkdtemp(prefix=f"out-{slot}.{run_id}.", dir=_state_dir()))
     opts = f"size={size_mb}m,nr_inodes=65536,mode=0700,uid={uid},gid={uid}".encode()
     try:
         _mount(b"tmpfs", target, b"tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, opts, "the output tmpfs")
@@ -72,15 +73,16 @@ def output_tmpfs(run_id: str, size_mb: int, uid: int) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def readonly_view(source: Path, run_id: str) -> Iterator[Path]:
+def readonly_view(slot: int, source: Path, run_id: str) -> Iterator[Path]:
     """A read-only bind mount of ``source`` at a path every uid can traverse.
 
     bubblewrap resolves bind sources by path as the sandbox uid, so a caller's inputs
     folder below a 0700 directory (e.g. pytest's tmp) would be unreachable without it.
     """
-    target = Path(tempfile.mkdtemp(prefix=f"in-{run_id}-", dir=_state_dir()))
+    target = Path(tempfile.mkdtemp(prefix=f"in-{slot}.{run_id}.", dir=_state_dir()))
     try:
         _mount(str(source).encode(), target, None, _MS_BIND, None, "the inputs")
+        _mount(None, target, None, _MS_PRIVATE, None, "the inputs private")
         _mount(None, target, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV,
                None, "the inputs read-only")
     except SandboxSetupError:
@@ -92,3 +94,24 @@ def readonly_view(source: Path, run_id: str) -> Iterator[Path]:
     finally:
         _unmount(target)
         target.rmdir()
+
+
+def stale_runs(slot: int) -> dict[str, list[Path]]:
+    """run id -> staging folders left by a crashed run of ``slot`` (call with the slot lock).
+
+    Runs of one slot never overlap, so anything of the slot found while holding its
+    lock belongs to a parent that died (SIGKILL, OOM) before cleaning up.
+    """
+    found: dict[str, list[Path]] = {}
+    for path in _state_dir().iterdir():
+        kind, _, rest = path.name.partition("-")
+        slot_str, _, tail = rest.partition(".")
+        if kind in ("in", "out") and slot_str == str(slot) and "." in tail:
+            found.setdefault(tail.rsplit(".", 1)[0], []).append(path)
+    return found
+
+
+def discard(path: Path) -> None:
+    """Unmount (lazily) and delete a staging folder."""
+    _unmount(path)
+    shutil.rmtree(path, ignore_errors=True)

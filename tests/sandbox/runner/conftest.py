@@ -24,6 +24,7 @@ N_USERS, N_ITEMS, K = 40, 30, 5
 SMALL = Limits(wall_seconds=20, cpu_seconds=30, memory_mb=512, output_mb=64, tmp_mb=32,
                max_processes=64, open_files=256, log_bytes=16 * 1024)
 ORDER = [IsolationTier.A, IsolationTier.B, IsolationTier.C]
+TEST_SLOT = 7  # a slot of its own: other sessions' runs on slot 0 must not disturb the uid checks
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,7 +44,7 @@ def require_tier(tier: IsolationTier) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def runner_for(tier: IsolationTier, slot: int = 0):
+def runner_for(tier: IsolationTier, slot: int = TEST_SLOT):
     require_tier(tier)
     return make_runner(force_tier=tier, allow_insecure=True, slot=slot)
 
@@ -112,7 +113,7 @@ def survivors(run_id: str) -> list[int]:
     return found
 
 
-def assert_clean(run_id: str, tier: IsolationTier, slot: int = 0) -> None:
+def assert_clean(run_id: str, tier: IsolationTier, slot: int = TEST_SLOT) -> None:
     """No process of the run survives, and (tier A) its cgroup is gone."""
     assert survivors(run_id) == []
     if tier is IsolationTier.A:
