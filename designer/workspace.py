@@ -52,6 +52,11 @@ class Workspace:
         return self.root / "cache"
 
     @property
+    def config_file(self) -> Path:
+        """Workspace defaults for ``design``/``evaluate`` (written by ``init --dataset``)."""
+        return self.root / "config.toml"
+
+    @property
     def prompts_dir(self) -> Path:
         return self.root / "prompts"
 

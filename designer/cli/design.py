@@ -89,6 +89,7 @@ def design(ctx: typer.Context,
     s = Services(ctx.obj)
     s.store.get_agent(agent)
     limits = {k: v for k, v in {"wall_seconds": wall_limit, "memory_mb": memory_mb}.items() if v is not None}
+    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
     base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items,
                          split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base

@@ -59,7 +59,8 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
     code, full_params, family_limit = _candidate(target, params)
     has_workspace = (options.workspace / MARKER).is_file()
     cache = options.workspace / "cache" if has_workspace else Path.home() / ".cache" / "agenticrs"
-    settings = load_settings(None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, split=split, k=k,
+    config = options.workspace / "config.toml" if has_workspace else None
+    settings = load_settings(config if config and config.is_file() else None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, split=split, k=k,
                              allow_insecure_sandbox=allow_insecure or None)
     limit = wall_limit or family_limit
     limits = settings.limits.model_copy(update={"wall_seconds": limit}) if limit else settings.limits
@@ -91,6 +92,6 @@ def _print(data: dict, result) -> None:
         return
     label = "sealed test" if data["stage"] == "test" else "validation"
     table(f"{label} metrics on {data['dataset']}", ["metric", "value"], sorted(data["metrics"].items()))
-    seg = [[name, v.get("ndcg@10"), v.get("recall@10"), v.get("users")] for name, v in sorted(data["segments"].items())]
+    seg = [[name, v.get("ndcg@10"), v.get("recall@10"), v.get("n_users")] for name, v in sorted(data["segments"].items())]
     if seg:
         table("by segment", ["segment", "ndcg@10", "recall@10", "users"], seg)

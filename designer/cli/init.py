@@ -1,6 +1,8 @@
 """``agenticrs init``: create or upgrade a workspace."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Optional
 
@@ -15,16 +17,33 @@ from designer.workspace import redact_url
 from knowledge_base.store import Store
 
 
+def write_workspace_config(path: Path, **values: Optional[str]) -> None:
+    """Merge ``values`` into the workspace's TOML config (simple string keys only)."""
+    import tomllib
+    current = tomllib.loads(path.read_text()) if path.exists() else {}
+    current.update({k: v for k, v in values.items() if v is not None})
+    path.write_text("".join(f"{k} = {json.dumps(str(v))}\n" for k, v in current.items()))
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
 
 
 def init(ctx: typer.Context,
+         dataset: Optional[str] = typer.Option(None, "--dataset", help="default data set of this workspace"),
+         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="default data folder"),
          json_out: bool = typer.Option(False, "--json", help="print what was set up as JSON")) -> None:
-    """Create the workspace (knowledge base, agents repository, experiments/); safe to run twice."""
+    """Create the workspace (knowledge base, agents repository, experiments/); safe to run twice.
+
+    ``--dataset``/``--data-dir`` are written to ``<workspace>/config.toml``, the workspace's
+    defaults for ``design`` and ``evaluate`` (flags and ``AGENTICRS_*`` still override them).
+    """
     options: Options = ctx.obj
     services = Services(options, create=True)
     ws = services.workspace
+    if dataset or data_dir:
+        write_workspace_config(ws.config_file, dataset=dataset,
+                               data_dir=str(data_dir.resolve()) if data_dir else None)
     store = Store.open(ws.db_url)
     store.upgrade()
     repo = AgentRepository.init(ws.agents_repo)
