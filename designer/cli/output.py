@@ -10,8 +10,15 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.table import Table
 
-out = Console(no_color=bool(os.environ.get("NO_COLOR")) or None, soft_wrap=True)
-err = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, soft_wrap=True)
+def _console(stderr: bool) -> Console:
+    """Plain when piped or with NO_COLOR; wide enough when piped that tables do not wrap."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")) or None, soft_wrap=True, width=width)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 
 def emit_json(data: Any) -> None:
