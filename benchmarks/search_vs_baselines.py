@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/search_vs_baselines.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = DesignSettings(dataset=args.dataset, data_dir=args.data_dir, seed=args.seed)
     families = load_families()
     tmp = Path(tempfile.mkdtemp(prefix="agenticrs-bench-"))
