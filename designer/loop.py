@@ -18,12 +18,14 @@ import numpy as np
 
 from designer.context import build_context
 from designer.errors import DesignerError
+from designer.families import FamilyError
 from designer.events import Event, EventKind, EventSink
 from designer.promotion import Comparison, align, compare
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.release import Releaser
 from designer.settings import DesignSettings
 from designer.workspace import Workspace
+from knowledge_base.errors import NotFoundError
 from knowledge_base.models import (AgentVersion, Experiment, ExperimentDraft, ExperimentResult,
                                    ExperimentStatus, FailureDraft, FailureKind, PromotionState)
 from sandbox.evaluation import EvaluationJob, EvaluationResult
@@ -131,12 +133,24 @@ class DesignLoop:
             self._emit(EventKind.RESUMED, f"{len(interrupted)} experiment(s) of an interrupted session "
                        f"marked INTERRUPTED: {interrupted}")
         self.releaser.reconcile(self.agent.name)
+        self._judge_leftovers()
         for exp in self.store.list_experiments(agent_name=self.agent.name, promotion=PromotionState.PENDING_REVIEW,
                                                dataset_key=self.dataset_key, limit=100):
             if self.store.get_test_metrics(exp.id) is None:
                 self.seal_test(exp)
             if self.auto_approve and exp.proposal.get("auto_approve"):
                 self._approve(exp)
+
+    def _judge_leftovers(self) -> None:
+        """Judge full-stage runs that finished but whose session died before judging them."""
+        for exp in self.store.list_experiments(agent_name=self.agent.name, dataset_key=self.dataset_key,
+                                               status=ExperimentStatus.COMPLETED, promotion=PromotionState.NONE,
+                                               stage="full", limit=100):
+            if exp.proposer == "baseline" or not self._has_scores(exp):
+                continue
+            incumbent = self.incumbent()
+            if exp.parent_version_id == incumbent.version.id:
+                self._judge(exp, incumbent)
 
     # ---- one step -----------------------------------------------------------------------
 
@@ -151,7 +165,12 @@ class DesignLoop:
             self._record_failure(None, FailureKind.PROPOSAL, str(e), "")
             self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")
             return
-        candidate = self.make_candidate(proposal)
+        try:
+            candidate = self.make_candidate(proposal)
+        except (FamilyError, KeyError) as e:
+            self._record_failure(None, FailureKind.PROPOSAL, f"unusable proposal: {e}", "")
+            self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")
+            return
         self._emit(EventKind.PROPOSED, f"{proposal.kind.value}: {proposal.family} {proposal.rationale}",
                    data={"params": candidate.params})
         if self._already_evaluated(candidate):
@@ -206,6 +225,8 @@ class DesignLoop:
                                                 rationale=f"score champion v{version.number}"),
                               code=code, params=dict(version.params))
         exp = self.store.find_experiment(self.agent.name, self.dataset_key, candidate.content_hash, "full")
+        if exp is not None and not self._has_scores(exp):
+            exp = None  # scored by a version of this program that was killed mid-write
         if exp is None or exp.status is not ExperimentStatus.COMPLETED:
             exp = self._run_stage(candidate, None, "full", version=version)
             if exp is None:
@@ -215,6 +236,13 @@ class DesignLoop:
                        experiment_id=exp.id, reward=exp.inner_reward)
         users, rewards = self.store.get_user_scores(exp.id)
         return Incumbent(version, code, exp, users, rewards)
+
+    def _has_scores(self, exp: Experiment) -> bool:
+        try:
+            self.store.get_user_scores(exp.id)
+            return True
+        except NotFoundError:
+            return False
 
     def _context(self, incumbent: Incumbent):
         family = self.families.get(incumbent.version.family)
@@ -280,6 +308,8 @@ class DesignLoop:
         return exp
 
     def _finish(self, exp: Experiment, result: EvaluationResult) -> Experiment | None:
+        if result.outcome is Outcome.COMPLETED:  # scores first: a COMPLETED row always has them
+            self.store.put_user_scores(exp.id, result.user_ids, result.user_rewards)
         done = self.store.finish_experiment(exp.id, ExperimentResult(
             status=STATUS_OF[result.outcome], metrics=result.metrics, segments=result.segments,
             inner_reward=result.inner_reward, fit_seconds=result.fit_seconds,
@@ -296,7 +326,6 @@ class DesignLoop:
             self._emit(EventKind.FAILED, f"experiment {exp.id} {result.outcome.value} ({kind.value}): "
                        f"{result.message[:200]}", experiment_id=exp.id)
             return None
-        self.store.put_user_scores(exp.id, result.user_ids, result.user_rewards)
         return done
 
     def _passes_screen(self, cheap: Experiment, incumbent: Incumbent) -> bool:

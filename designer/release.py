@@ -15,9 +15,15 @@ from typing import Any
 
 from designer.errors import UsageError, VersionError
 from designer.versions import AgentRepository
-from knowledge_base.models import (AgentVersion, Experiment, PromotionState, ReviewDecision)
+from knowledge_base.errors import NotFoundError
+from knowledge_base.models import AgentVersion, Experiment, PromotionState, ReviewDecision
 
 log = logging.getLogger(__name__)
+
+
+def version_family(exp: Experiment) -> str:
+    """A version's family: the built-in one it renders, or ``custom`` for LLM-written code."""
+    return "custom" if exp.proposal.get("kind") == "code" or not exp.family else exp.family
 
 
 def reviewer_name() -> str:
@@ -47,7 +53,8 @@ class Releaser:
     def manifest(self, exp: Experiment, parent: AgentVersion | None) -> dict[str, Any]:
         test = self.store.get_test_metrics(exp.id) or {}
         return {
-            "agent": exp.agent_name, "family": exp.family, "params": exp.params,
+            "agent": exp.agent_name, "family": version_family(exp), "params": exp.params,
+            "base_family": exp.family,
             "parent_version": parent.number if parent else None,
             "experiment_id": exp.id, "dataset": exp.dataset_key, "proposer": exp.proposer,
             "model": exp.proposal.get("model"), "rationale": exp.proposal.get("rationale", ""),
@@ -58,25 +65,51 @@ class Releaser:
         }
 
     def approve(self, experiment_id: int, reviewer: str | None = None, reason: str = "") -> AgentVersion:
-        """Commit a pending candidate as the next version and make it the champion."""
+        """Commit a pending candidate as the next version and make it the champion.
+
+        Idempotent: after a crash anywhere inside a previous approval of the same
+        experiment, it finishes the missing steps instead of creating a second version.
+        Refuses a candidate that was compared with a parent that is no longer the champion.
+        """
         exp = self.store.get_experiment(experiment_id)
+        self.reconcile(exp.agent_name)
+        done = self._version_of(exp)
+        if done is not None:
+            return self._finish_approval(exp, done, reviewer, reason)
         if exp.promotion is not PromotionState.PENDING_REVIEW:
             raise UsageError(f"experiment {exp.id} is {exp.promotion.value}, not PENDING_REVIEW: "
                              "only candidates waiting in `agenticrs review list` can be approved")
+        champion = self.store.champion(exp.agent_name)
+        if champion is not None and exp.parent_version_id not in (None, champion.id):
+            parent = self.store.get_version_by_id(exp.parent_version_id)
+            raise UsageError(f"experiment {exp.id} was compared with {parent.tag}, but the champion is now "
+                             f"{champion.tag}: run `agenticrs design` again to test it against the champion")
         parent = self.store.get_version_by_id(exp.parent_version_id) if exp.parent_version_id else None
         number = self.store.next_version_number(exp.agent_name)
         code = self.store.get_code(exp.code_hash)
-        manifest = self.manifest(exp, parent)
-        message = (f"{exp.agent_name} v{number}: experiment {exp.id} ({exp.proposer}, {exp.family})\n\n"
+        message = (f"{exp.agent_name} v{number}: experiment {exp.id} ({exp.proposer}, {version_family(exp)})\n\n"
                    f"parent: {'v%d' % parent.number if parent else 'none'}\n"
-                   f"validation {exp.metrics.get('ndcg@10', exp.inner_reward)!r}, "
+                   f"validation {exp.agent_name} inner reward {exp.inner_reward!r}, "
                    f"p-value {exp.p_value!r}, effect {exp.effect_size!r}\n")
-        sha = self.repo.commit_version(exp.agent_name, number, code, manifest, message)
-        version = self.store.add_version(exp.agent_name, number, sha, exp.family or "custom",
-                                         exp.params, parent_version_id=exp.parent_version_id,
+        sha = self.repo.commit_version(exp.agent_name, number, code, self.manifest(exp, parent), message)
+        version = self.store.add_version(exp.agent_name, number, sha, version_family(exp), exp.params,
+                                         parent_version_id=exp.parent_version_id,
                                          experiment_id=exp.id, make_champion=True)
-        self.store.set_promotion(exp.id, PromotionState.APPROVED, exp.p_value, exp.effect_size)
-        self.store.record_review(exp.id, ReviewDecision.APPROVED, reason or "approved", reviewer or reviewer_name())
+        return self._finish_approval(exp, version, reviewer, reason)
+
+    def _version_of(self, exp: Experiment) -> AgentVersion | None:
+        return next((v for v in self.store.list_versions(exp.agent_name) if v.experiment_id == exp.id), None)
+
+    def _finish_approval(self, exp: Experiment, version: AgentVersion, reviewer: str | None,
+                         reason: str) -> AgentVersion:
+        """The steps after the version row; each is safe to repeat."""
+        self.repo.move_champion(exp.agent_name, version.number)
+        version = self.store.set_champion(exp.agent_name, version.id)
+        if exp.promotion is not PromotionState.APPROVED:
+            self.store.set_promotion(exp.id, PromotionState.APPROVED, exp.p_value, exp.effect_size)
+        if not self.store.list_reviews(experiment_id=exp.id, decision=ReviewDecision.APPROVED):
+            self.store.record_review(exp.id, ReviewDecision.APPROVED, reason or "approved",
+                                     reviewer or reviewer_name())
         return version
 
     def reject(self, experiment_id: int, reason: str, reviewer: str | None = None) -> None:
@@ -108,36 +141,73 @@ class Releaser:
                     "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         sha = self.repo.commit_version(agent, new_number, stored.code, manifest,
                                        f"{agent} v{new_number}: roll back to v{number}")
-        return self.store.add_version(agent, new_number, sha, old.family, old.params,
-                                      parent_version_id=old.id, experiment_id=old.experiment_id,
-                                      make_champion=True)
+        version = self.store.add_version(agent, new_number, sha, old.family, old.params,
+                                         parent_version_id=old.id, experiment_id=old.experiment_id,
+                                         make_champion=True)
+        return version
 
-    def reconcile(self, agent: str) -> ReconcileReport:
-        """Make the knowledge base agree with git for ``agent``; report what changed."""
+    def reconcile(self, agent: str, repair: bool = False) -> ReconcileReport:
+        """Make the knowledge base agree with git for ``agent``; report what changed.
+
+        Additive by default: tags without a row become rows, experiments referenced by a
+        version are marked APPROVED, a missing champion is set from the champion tag (or the
+        newest version). Rows without a matching tag are only reported, and removed when
+        ``repair`` (``agenticrs agents check --repair``).
+        """
         report = ReconcileReport()
         shas = self.repo.version_shas(agent)
         rows = {v.number: v for v in self.store.list_versions(agent)}
         for number, sha in shas.items():
             if number not in rows:
-                stored = self.repo.read_version(agent, number)
-                m = stored.manifest
-                parent = rows.get(m.get("parent_version")) if m.get("parent_version") else None
-                rows[number] = self.store.add_version(
-                    agent, number, sha, m.get("family") or "custom", m.get("params") or {},
-                    parent_version_id=parent.id if parent else None,
-                    experiment_id=m.get("experiment_id"), make_champion=False)
-                if m.get("experiment_id"):
-                    self.store.set_promotion(m["experiment_id"], PromotionState.APPROVED)
+                rows[number] = self._row_from_tag(agent, number, sha, rows)
                 report.created.append(f"{agent}/v{number}")
         for number, row in list(rows.items()):
             if number not in shas or shas[number] != row.git_sha:
-                log.warning("version %s/v%d has no matching commit; removing the row", agent, number)
-                self.store.delete_version(row.id)
-                rows.pop(number)
                 report.removed.append(f"{agent}/v{number}")
-        champion = self.repo.champion_number(agent)
-        current = self.store.champion(agent)
-        if champion is not None and champion in rows and (current is None or current.number != champion):
-            self.store.set_champion(agent, rows[champion].id)
-            report.champion_fixed = f"{agent}/v{champion}"
+                if repair:
+                    self.store.delete_version(row.id)
+                    rows.pop(number)
+        for number in sorted(rows):
+            self._complete_approval(rows[number])
+        self._fix_champion(agent, rows, report)
         return report
+
+    def _row_from_tag(self, agent: str, number: int, sha: str, rows: dict) -> AgentVersion:
+        m = self.repo.read_version(agent, number).manifest
+        parent = rows.get(m.get("parent_version")) if m.get("parent_version") else None
+        experiment_id = m.get("experiment_id")
+        if experiment_id is not None and not self._exists(experiment_id):
+            experiment_id = None  # a repository brought to a new knowledge base
+        return self.store.add_version(agent, number, sha, m.get("family") or "custom", m.get("params") or {},
+                                      parent_version_id=parent.id if parent else None,
+                                      experiment_id=experiment_id, make_champion=False)
+
+    def _exists(self, experiment_id: int) -> bool:
+        try:
+            self.store.get_experiment(experiment_id)
+            return True
+        except NotFoundError:
+            return False
+
+    def _complete_approval(self, row: AgentVersion) -> None:
+        """A version whose experiment still waits for review: the approval was interrupted."""
+        if row.experiment_id is None or not self._exists(row.experiment_id):
+            return
+        exp = self.store.get_experiment(row.experiment_id)
+        if exp.promotion is PromotionState.PENDING_REVIEW:
+            log.warning("finishing the interrupted approval of experiment %d as %s", exp.id, row.tag)
+            self._finish_approval(exp, row, "agenticrs", "approval finished after an interruption")
+        elif exp.promotion is not PromotionState.APPROVED:
+            self.store.set_promotion(exp.id, PromotionState.APPROVED, exp.p_value, exp.effect_size)
+
+    def _fix_champion(self, agent: str, rows: dict, report: ReconcileReport) -> None:
+        if not rows:
+            return
+        tagged = self.repo.champion_number(agent)
+        wanted = tagged if tagged in rows else max(rows)
+        current = self.store.champion(agent)
+        if current is None or current.number != wanted:
+            self.store.set_champion(agent, rows[wanted].id)
+            report.champion_fixed = f"{agent}/v{wanted}"
+        if tagged != wanted:
+            self.repo.move_champion(agent, wanted)

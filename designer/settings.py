@@ -5,7 +5,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from designer.errors import UsageError
@@ -31,7 +31,7 @@ class DesignSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTICRS_", extra="forbid", frozen=True)
 
     workspace: Path = Path("runs")
-    db: str | None = None
+    db: str | None = Field(None, exclude=True, description="never snapshotted: it may hold a password")
     dataset: str = "synthetic"
     data_dir: Path | None = None
     split: str = "user_temporal"
@@ -58,6 +58,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DesignSe
             file_values = tomllib.loads(config_file.read_text())
         except tomllib.TOMLDecodeError as e:
             raise UsageError(f"config file {config_file} is not valid TOML: {e}") from e
-    env_values = DesignSettings().model_dump(exclude_unset=True)
+    try:
+        env_values = DesignSettings().model_dump(exclude_unset=True)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise UsageError(f"invalid AGENTICRS_* environment variable: {problems}") from None
     merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
-    return DesignSettings(**merged)
+    try:
+        return DesignSettings(**merged)
+    except ValidationError as e:
+        where = f"{config_file}, " if config_file else ""
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise UsageError(f"invalid settings ({where}AGENTICRS_* environment or flags): {problems}") from None

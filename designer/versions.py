@@ -31,6 +31,12 @@ class StoredVersion:
     manifest: dict[str, Any]
 
 
+def _same_version(a: tuple[str, dict], b: tuple[str, dict]) -> bool:
+    """Same code and manifest, ignoring when the manifest was written."""
+    strip = lambda m: {k: v for k, v in (m or {}).items() if k != "created_at"}  # noqa: E731
+    return a[0] == b[0] and strip(a[1]) == strip(b[1])
+
+
 def version_tag(agent: str, number: int) -> str:
     return f"{agent}/v{number}"
 
@@ -74,8 +80,10 @@ class AgentRepository:
         tag = version_tag(agent, number)
         if tag in self.repo.tags:
             existing = self.repo.tags[tag].commit
-            if self._files_at(existing, agent) == (code, manifest):
-                return existing.hexsha  # a retried approval after a crash
+            if _same_version(self._files_at(existing, agent), (code, manifest)):
+                if champion:  # a retried approval after a crash before the alias moved
+                    self.move_champion(agent, number)
+                return existing.hexsha
             raise VersionError(f"tag {tag} already exists at {existing.hexsha[:10]}: run `agenticrs agents check`")
         folder = self.path / agent
         folder.mkdir(exist_ok=True)

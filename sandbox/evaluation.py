@@ -21,7 +21,7 @@ from sandbox.harness import (InvalidRecommendationsError, Split, eval_users, rel
                              score_recommendations, validate_recommendations)
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome
-from sandbox.runner import InvalidOutputError, Runner, RunRequest, RunResult, read_recommendations
+from sandbox.runner import InvalidOutputError, SandboxError, Runner, RunRequest, RunResult, read_recommendations
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +145,21 @@ class Evaluator:
 
 
 def per_user_reward(report: Any, inner_reward: str) -> np.ndarray:
-    """Per-user values of the inner reward, e.g. ``ndcg@10`` -> ``report.per_user['ndcg@10']``."""
+    """Per-user values of the inner reward, e.g. ``ndcg@10`` -> ``report.per_user['ndcg@10']``.
+
+    A reward named at another cut-off than the run's ``k`` uses the run's: ``ndcg@10``
+    with k=20 is ``ndcg@20``. Raises ``UnknownRewardError`` for a metric the harness lacks.
+    """
     if inner_reward in report.per_user:
         return np.asarray(report.per_user[inner_reward], dtype=np.float64)
-    base = inner_reward.split("@")[0]
-    if base in report.per_user:
-        return np.asarray(report.per_user[base], dtype=np.float64)
-    raise ValueError(f"unknown inner reward {inner_reward!r}: use one of {sorted(report.per_user)}")
+    at_k = f"{inner_reward.split('@')[0]}@{report.k}"
+    if at_k in report.per_user:
+        return np.asarray(report.per_user[at_k], dtype=np.float64)
+    raise UnknownRewardError(f"unknown inner reward {inner_reward!r}: use one of {sorted(report.per_user)}")
+
+
+class UnknownRewardError(SandboxError):
+    """An agent's inner reward names a metric the harness does not compute."""
 
 
 def _failed(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:

@@ -86,11 +86,14 @@ def rollback(ctx: typer.Context, name: str, version: str = typer.Argument(..., h
 
 
 @agents_app.command("check")
-def check(ctx: typer.Context) -> None:
-    """Repair or report disagreements between the agents repository and the knowledge base."""
+def check(ctx: typer.Context, repair: bool = typer.Option(
+        False, "--repair", help="also delete version rows that have no matching git tag")) -> None:
+    """Make the knowledge base agree with the agents repository; report what differs."""
     s = Services(ctx.obj)
     for agent in s.store.list_agents():
-        report = s.releaser.reconcile(agent.name)
+        report = s.releaser.reconcile(agent.name, repair=repair)
+        removed = f"removed rows {report.removed}" if repair else f"rows without a tag {report.removed} " \
+            "(run `agenticrs agents check --repair` to remove them)"
         status = "consistent" if not report.changed else (
-            f"created rows {report.created}, removed rows {report.removed}, champion -> {report.champion_fixed}")
+            f"created rows {report.created}, {removed}, champion -> {report.champion_fixed}")
         err.print(f"{agent.name}: {status}")

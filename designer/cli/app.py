@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="agenticrs", standalone_mode=False)
+        code = app(args=args, prog_name="agenticrs", standalone_mode=False)
     except UsageError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)
@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except SystemExit:
         raise
+    if code == 130:  # typer turns Ctrl-C into a returned 130 without standalone mode
+        err.print("interrupted: what was recorded is kept; run the same command to continue")
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _click_abort() -> tuple[type[Exception], ...]:

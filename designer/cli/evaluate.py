@@ -50,7 +50,7 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
              n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
              split: Optional[str] = typer.Option(None, "--split"),
              test: bool = typer.Option(False, "--test", help="sealed test: fit on train+validation, score test"),
-             k: int = typer.Option(10, "--k", min=1),
+             k: Optional[int] = typer.Option(None, "--k", min=1, help="list length (default 10)"),
              wall_limit: Optional[float] = typer.Option(None, "--wall-limit"),
              allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
              json_out: bool = typer.Option(False, "--json")) -> None:
@@ -62,10 +62,11 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
     config = options.workspace / "config.toml" if has_workspace else None
     settings = load_settings(config if config and config.is_file() else None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, split=split, k=k,
                              allow_insecure_sandbox=allow_insecure or None)
-    limit = wall_limit or family_limit
-    limits = settings.limits.model_copy(update={"wall_seconds": limit}) if limit else settings.limits
+    limit = wall_limit or min(settings.limits.wall_seconds, family_limit or settings.limits.wall_seconds)
+    limits = settings.limits.model_copy(update={"wall_seconds": limit})
     executor = LocalExecutor(settings, cache)
-    job = EvaluationJob(code=code, params=full_params, stage="test" if test else "validation", k=k, limits=limits)
+    job = EvaluationJob(code=code, params=full_params, stage="test" if test else "validation", k=settings.k,
+                        seed=settings.seed, limits=limits)
     with tempfile.TemporaryDirectory(prefix="agenticrs-eval-") as tmp:
         err.print(f"evaluating {target} on {executor.dataset_key} ({job.stage}) in sandbox tier {executor.tier} ...")
         result = executor.evaluate(job, Path(tmp))

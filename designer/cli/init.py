@@ -18,11 +18,12 @@ from knowledge_base.store import Store
 
 
 def write_workspace_config(path: Path, **values: Optional[str]) -> None:
-    """Merge ``values`` into the workspace's TOML config (simple string keys only)."""
-    import tomllib
-    current = tomllib.loads(path.read_text()) if path.exists() else {}
-    current.update({k: v for k, v in values.items() if v is not None})
-    path.write_text("".join(f"{k} = {json.dumps(str(v))}\n" for k, v in current.items()))
+    """Set top-level string keys in the workspace's TOML config, keeping everything else."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    keys = {k for k, v in values.items() if v is not None}
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in keys]
+    new = [f"{k} = {json.dumps(str(values[k]))}" for k in sorted(keys)]
+    path.write_text("\n".join(new + kept) + "\n")
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +53,7 @@ def init(ctx: typer.Context,
     for spec in builtin_specs(services.families):
         store.upsert_agent(spec)
         releaser.reconcile(spec.name)
-        if store.champion(spec.name) is None:
+        if not store.list_versions(spec.name):
             family = services.families[spec.family]
             params = family.defaults()
             releaser.publish_initial(spec.name, spec.family, params, family.render(params))

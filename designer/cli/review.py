@@ -86,9 +86,10 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
         out.print(f"model: {data['model']}   ask: {data['ask']}")
     out.print(f"rationale: {data['rationale']}")
     if comparison:
-        out.print(f"inner reward {exp.agent_name}: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
+        stored_p = exp.p_value if exp.p_value is not None else comparison.p_value
+        out.print(f"inner reward: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
                   f"gain {comparison.effect:+.4f} [95% CI {comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], "
-                  f"p={comparison.p_value:.4f} over {comparison.n_users} users")
+                  f"p={stored_p:.4f} (the test that decided promotion) over {comparison.n_users} users")
     keys = sorted(exp.metrics)
     table("validation (candidate vs parent) and sealed test", ["metric", "candidate", "parent", "delta", "test"],
           [[k, exp.metrics.get(k), data["parent_validation"].get(k),

@@ -30,9 +30,13 @@ class MixedProposer:
         self.arms = {"llm": llm, "search": search}
         self.exploration = exploration
         self.last_arm: str | None = None
+        self.attempts = {name: 0 for name in self.arms}  # proposals that left no experiment count too
 
     def choose(self, context: DesignContext) -> str:
-        stats = {name: arm_stats(context.history, name) for name in self.arms}
+        stats = {}
+        for name in self.arms:
+            n, gain, cost = arm_stats(context.history, name)
+            stats[name] = (max(n, self.attempts[name]), gain, cost)
         untried = [name for name, (n, _, _) in stats.items() if n == 0]
         if untried:
             return untried[0]
@@ -47,4 +51,5 @@ class MixedProposer:
 
     def propose(self, context: DesignContext) -> Proposal:
         self.last_arm = self.choose(context)
+        self.attempts[self.last_arm] += 1
         return self.arms[self.last_arm].propose(context)

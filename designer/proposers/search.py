@@ -41,8 +41,11 @@ def distributions(family: Any) -> dict[str, BaseDistribution]:
 def past_trial(exp: Experiment, dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
     """A finished experiment as an Optuna trial, or None when it does not fit the space."""
     params = {k: v for k, v in exp.params.items() if k in dists}
-    if set(params) != set(dists) or any(not dists[k]._contains(dists[k].to_internal_repr(v))
-                                        for k, v in params.items()):
+    try:
+        if set(params) != set(dists) or any(not dists[k]._contains(dists[k].to_internal_repr(v))
+                                            for k, v in params.items()):
+            return None
+    except ValueError:  # a value the (since narrowed) space no longer knows
         return None
     if exp.status is ExperimentStatus.COMPLETED and exp.stage == "full" and exp.inner_reward is not None:
         return create_trial(params=params, distributions=dists, value=exp.inner_reward)
@@ -77,6 +80,8 @@ class SearchProposer:
                             params=context.families[family].defaults(),
                             rationale=f"explore family {family} at its default parameters")
         family = context.parent_family
+        if family not in context.families:  # the champion is LLM-written code: tune the best family
+            family = self._runner_up(context) or next(iter(context.families))
         runner_up = self._runner_up(context)
         if runner_up and rng.random() < self.switch_probability:
             family = runner_up

@@ -112,3 +112,18 @@ def test_a_killed_design_run_resumes_without_duplicates(ws):
     check = cli(ws, "agents", "check")
     assert "consistent" in check.stderr or "created rows" in check.stderr
     assert "consistent" in cli(ws, "agents", "check").stderr
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_crashing_agent_file_fails_with_exit_1_and_its_traceback(ws, tmp_path):
+    agent = tmp_path / "agent.py"
+    agent.write_text("import numpy as np\n\nclass Agent:\n    def __init__(self, **p):\n        pass\n"
+                     "    def fit(self, train):\n        raise RuntimeError('no luck')\n"
+                     "    def recommend(self, users, k):\n        return np.zeros((len(users), k), dtype=np.int64)\n")
+    result = cli(ws, "evaluate", str(agent), *TINY, "--k", "20", "--json", check=False)
+    assert result.returncode == 1
+    data = json.loads(result.stdout)
+    assert data["outcome"] == "FAILED" and "no luck" in data["error"]
+    ok = json.loads(cli(ws, "evaluate", "popularity", *TINY, "--k", "20", "--json").stdout)
+    assert "ndcg@20" in ok["metrics"]
