@@ -35,7 +35,8 @@ def dataset_key(dataset: str, split: Split) -> str:
 def load_split(settings: DesignSettings, cache_dir: Path) -> Split:
     """The data set and split named by ``settings`` (cached by fingerprint)."""
     data = load_dataset(settings.dataset, data_dir=settings.data_dir, cache_dir=cache_dir / "datasets",
-                        seed=settings.seed, n_users=settings.n_users, n_items=settings.n_items)
+                        seed=settings.seed, n_users=settings.n_users, n_items=settings.n_items,
+                        columns=settings.columns)
     return split_interactions(data, method=settings.split, cache_dir=cache_dir / "splits")
 
 

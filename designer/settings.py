@@ -35,6 +35,7 @@ class DesignSettings(BaseSettings):
     dataset: str = "synthetic"
     data_dir: Path | None = None
     split: str = "user_temporal"
+    columns: dict[str, str] | None = Field(None, description="interactions file: role -> column name")
     n_users: int | None = Field(None, gt=0, description="synthetic data: number of users")
     n_items: int | None = Field(None, gt=0, description="synthetic data: number of items")
     k: int = Field(10, gt=0)
@@ -70,3 +71,22 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DesignSe
         where = f"{config_file}, " if config_file else ""
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise UsageError(f"invalid settings ({where}AGENTICRS_* environment or flags): {problems}") from None
+
+
+def parse_columns(text: str | None) -> dict[str, str] | None:
+    """``user=uid,item=iid,timestamp=ts[,rating=r]`` -> a role -> column mapping."""
+    if not text:
+        return None
+    try:
+        pairs = dict(part.split("=", 1) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--columns must look like user=uid,item=iid,timestamp=ts; got {text!r}") from None
+    unknown = set(pairs) - {"user", "item", "timestamp", "rating"}
+    if unknown:
+        raise UsageError(f"--columns: unknown role(s) {sorted(unknown)}; roles are user, item, timestamp, rating")
+    return {k.strip(): v.strip() for k, v in pairs.items()}
+
+
+def limit_overrides(**flags: float | int | None) -> dict[str, float | int]:
+    """Limits given on the command line (None = not given)."""
+    return {k: v for k, v in flags.items() if v is not None}

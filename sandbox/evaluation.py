@@ -103,7 +103,7 @@ class Evaluator:
                                        train=fit_data, k=job.k)
         rewards = per_user_reward(report, job.inner_reward)
         return EvaluationResult(
-            outcome=Outcome.COMPLETED, tier=run.tier.value, metrics=dict(report.summary),
+            outcome=Outcome.COMPLETED, tier=run.tier.value, metrics={**report.summary, **_costs(run, len(users))},
             segments={k: dict(v) for k, v in report.segments.items()},
             inner_reward=float(rewards.mean()) if len(rewards) else 0.0,
             user_ids=users, user_rewards=rewards, wall_seconds=run.wall_seconds,
@@ -160,6 +160,18 @@ def per_user_reward(report: Any, inner_reward: str) -> np.ndarray:
 
 class UnknownRewardError(SandboxError):
     """An agent's inner reward names a metric the harness does not compute."""
+
+
+def _costs(run: RunResult, n_users: int) -> dict[str, float]:
+    """Fit time, inference latency per user and peak memory (timings reported by the entry)."""
+    costs = {"wall_seconds": run.wall_seconds}
+    if run.fit_seconds is not None:
+        costs["fit_seconds"] = run.fit_seconds
+    if run.recommend_seconds is not None and n_users:
+        costs["latency_ms_per_user"] = 1000.0 * run.recommend_seconds / n_users
+    if run.peak_memory_mb is not None:
+        costs["peak_memory_mb"] = run.peak_memory_mb
+    return costs
 
 
 def _failed(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:

@@ -15,7 +15,7 @@ from designer.errors import UsageError
 from designer.events import Event, EventKind
 from designer.executor import LocalExecutor
 from designer.loop import DesignLoop
-from designer.settings import load_settings
+from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.static_check import check_module
 
 STYLE = {EventKind.NEW_BEST: "bold green", EventKind.APPROVED: "bold green", EventKind.PENDING_REVIEW: "green",
@@ -79,7 +79,12 @@ def design(ctx: typer.Context,
            split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
            seed: Optional[int] = typer.Option(None, "--seed"),
            wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+           cpu_limit: Optional[float] = typer.Option(None, "--cpu-limit", help="CPU seconds per run"),
            memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
+           max_processes: Optional[int] = typer.Option(None, "--max-processes", help="processes+threads per run"),
+           output_mb: Optional[int] = typer.Option(None, "--output-mb", help="output quota per run"),
+           columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+           answer_format: str = typer.Option("markdown", "--answer-format", help="llm: markdown | json (JSON schema)"),
            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
@@ -88,9 +93,10 @@ def design(ctx: typer.Context,
         iterations = 10
     s = Services(ctx.obj)
     s.store.get_agent(agent)
-    limits = {k: v for k, v in {"wall_seconds": wall_limit, "memory_mb": memory_mb}.items() if v is not None}
+    limits = limit_overrides(wall_seconds=wall_limit, cpu_seconds=cpu_limit, memory_mb=memory_mb,
+                             max_processes=max_processes, output_mb=output_mb)
     config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
-    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items,
+    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns),
                          split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
     with agent_lock(s.workspace.root / "locks", agent):
@@ -98,7 +104,8 @@ def design(ctx: typer.Context,
         executor = LocalExecutor(settings, s.workspace.cache_dir)
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
-                               budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices))
+                               budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices),
+                               answer_format=answer_format)
         view = LiveView(iterations)
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                           families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,

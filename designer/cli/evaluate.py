@@ -13,7 +13,7 @@ from designer.cli.services import Options
 from designer.errors import UsageError
 from designer.executor import LocalExecutor
 from designer.families import load_families
-from designer.settings import load_settings
+from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.workspace import MARKER
 from sandbox.evaluation import EvaluationJob
 
@@ -51,7 +51,9 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
              split: Optional[str] = typer.Option(None, "--split"),
              test: bool = typer.Option(False, "--test", help="sealed test: fit on train+validation, score test"),
              k: Optional[int] = typer.Option(None, "--k", min=1, help="list length (default 10)"),
-             wall_limit: Optional[float] = typer.Option(None, "--wall-limit"),
+             wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+             memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
+             columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
              allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
              json_out: bool = typer.Option(False, "--json")) -> None:
     """Validation metrics of one agent (sealed test metrics with --test), run in the sandbox."""
@@ -60,10 +62,10 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
     has_workspace = (options.workspace / MARKER).is_file()
     cache = options.workspace / "cache" if has_workspace else Path.home() / ".cache" / "agenticrs"
     config = options.workspace / "config.toml" if has_workspace else None
-    settings = load_settings(config if config and config.is_file() else None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, split=split, k=k,
+    settings = load_settings(config if config and config.is_file() else None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns), split=split, k=k,
                              allow_insecure_sandbox=allow_insecure or None)
     limit = wall_limit or min(settings.limits.wall_seconds, family_limit or settings.limits.wall_seconds)
-    limits = settings.limits.model_copy(update={"wall_seconds": limit})
+    limits = settings.limits.model_copy(update={"wall_seconds": limit, **limit_overrides(memory_mb=memory_mb)})
     executor = LocalExecutor(settings, cache)
     job = EvaluationJob(code=code, params=full_params, stage="test" if test else "validation", k=settings.k,
                         seed=settings.seed, limits=limits)

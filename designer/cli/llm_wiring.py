@@ -25,14 +25,15 @@ class StoreRecorder:
 def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
                       model: str, api_base: str | None, temperature: float, budget_usd: float | None,
                       max_calls: int | None, session_id: str,
-                      prices: tuple[float, float] | None = None) -> ChosenProposer:
+                      prices: tuple[float, float] | None = None,
+                      answer_format: str = "markdown") -> ChosenProposer:
     kwargs = {"prices": prices} if prices and choose_backend(model, api_base) == "openai" else {}
     client = make_client(model, api_base, **kwargs)
     recorder = StoreRecorder(store)
     budget = LLMBudget(max_usd=budget_usd, max_calls=max_calls)
     templates = load_prompt_templates(workspace.prompts_dir if workspace.prompts_dir.is_dir() else None)
     llm = LLMProposer(client, model=model, recorder=recorder, budget=budget, temperature=temperature,
-                      prompt_templates=templates, session_id=session_id,
+                      prompt_templates=templates, session_id=session_id, answer_format=answer_format,
                       code_for=lambda exp: store.get_code(exp.code_hash))
     insights = partial(summarise, client, model, recorder=recorder, budget=budget, templates=templates,
                        session_id=session_id)

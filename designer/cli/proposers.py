@@ -19,11 +19,13 @@ class ChosenProposer:
 def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
                   model: str | None, api_base: str | None, temperature: float,
                   budget_usd: float | None, max_calls: int | None,
-                  prices: tuple[float, float] | None = None) -> ChosenProposer:
+                  prices: tuple[float, float] | None = None, answer_format: str = "markdown") -> ChosenProposer:
     """``search`` works offline; ``llm`` and ``mixed`` need --model."""
     session_id = uuid.uuid4().hex[:12]
     if kind == "search":
         return ChosenProposer(SearchProposer(sampler=sampler, seed=seed), session_id)
+    if answer_format not in ("markdown", "json"):
+        raise UsageError(f"--answer-format must be markdown or json, not {answer_format!r}")
     if kind in ("llm", "mixed"):
         if not model:
             raise UsageError(f"--proposer {kind} needs --model (e.g. openai/gpt-4o-mini) and, for a "
@@ -32,5 +34,5 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
         return make_llm_proposer(kind, store=store, agent=agent, workspace=workspace, sampler=sampler,
                                  seed=seed, model=model, api_base=api_base, temperature=temperature,
                                  budget_usd=budget_usd, max_calls=max_calls, session_id=session_id,
-                                 prices=prices)
+                                 prices=prices, answer_format=answer_format)
     raise UsageError(f"unknown proposer {kind!r}: use search, llm or mixed")
