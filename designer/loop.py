@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ class DesignLoop:
                  workspace: Workspace, auto_approve: bool = False, session_id: str | None = None,
                  on_event: EventSink | None = None, clock: Callable[[], float] = time.monotonic,
                  static_check: Callable[[str], list[str]] | None = None,
-                 insights: Callable[[Any], str] | None = None, insight_every: int = 5):
+                 insights: Callable[[Any], str] | None = None, insight_every: int = 5,
+                 parent_policy: str = "best", epsilon: float = 0.2):
         self.store, self.proposer, self.executor, self.releaser = store, proposer, executor, releaser
         self.families, self.settings, self.workspace = families, settings, workspace
         self.agent = store.get_agent(agent_name)
@@ -97,6 +99,10 @@ class DesignLoop:
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.on_event, self.clock, self.static_check = on_event or (lambda e: None), clock, static_check
         self.insights, self.insight_every = insights, insight_every
+        if parent_policy not in ("best", "epsilon"):
+            raise DesignerError(f"unknown parent policy {parent_policy!r}: use best or epsilon")
+        self.parent_policy, self.epsilon = parent_policy, epsilon
+        self.rng = random.Random(settings.seed)
         self.dataset_key = executor.dataset_key
         self.summary = SessionSummary(self.session_id, agent_name, self.dataset_key)
         self.iteration = 0
@@ -244,11 +250,32 @@ class DesignLoop:
         except NotFoundError:
             return False
 
+    def pick_base(self, incumbent: Incumbent) -> tuple[AgentVersion, str, float | None]:
+        """The version proposals start from: the champion, or (``epsilon`` policy, with
+        probability ``epsilon``) the winner of a 2-way tournament among the top versions.
+
+        Candidates are always judged against the champion, whatever they started from.
+        """
+        best = (incumbent.version, incumbent.code, incumbent.experiment.inner_reward)
+        if self.parent_policy == "best" or self.rng.random() >= self.epsilon:
+            return best
+        scored = []
+        for v in self.store.list_versions(self.agent.name):
+            exp = self.store.get_experiment(v.experiment_id) if v.experiment_id else None
+            if v.id != incumbent.version.id and exp and exp.dataset_key == self.dataset_key and exp.inner_reward:
+                scored.append((exp.inner_reward, v))
+        top = sorted(scored, key=lambda pair: pair[0], reverse=True)[:4]
+        if not top:
+            return best
+        reward, version = max(self.rng.sample(top, min(2, len(top))), key=lambda pair: pair[0])
+        return version, self.releaser.repo.read_version(self.agent.name, version.number).code, reward
+
     def _context(self, incumbent: Incumbent):
-        family = self.families.get(incumbent.version.family)
+        version, code, reward = self.pick_base(incumbent)
+        family = self.families.get(version.family)
         return build_context(
-            self.store, agent=self.agent, parent=incumbent.version, parent_code=incumbent.code,
-            parent_reward=incumbent.experiment.inner_reward, families=self.families,
+            self.store, agent=self.agent, parent=version, parent_code=code,
+            parent_reward=reward, families=self.families,
             dataset_key=self.dataset_key, time_limit_seconds=self._limits(family).wall_seconds,
             memory_limit_mb=self.settings.limits.memory_mb, iteration=self.iteration)
 

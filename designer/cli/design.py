@@ -64,6 +64,9 @@ def design(ctx: typer.Context,
            time_budget: Optional[float] = typer.Option(None, "--time-budget", min=1, help="seconds"),
            proposer: str = typer.Option("search", "--proposer", help="search | llm | mixed"),
            sampler: str = typer.Option("tpe", "--sampler", help="search: tpe | cmaes | random"),
+           parent_policy: str = typer.Option("best", "--parent-policy",
+                                             help="best (the champion) | epsilon (sometimes a top version)"),
+           epsilon: float = typer.Option(0.2, "--epsilon", min=0, max=1, help="epsilon policy: share of non-champion bases"),
            model: Optional[str] = typer.Option(None, "--model", help="LLM, e.g. openai/gpt-4o-mini"),
            api_base: Optional[str] = typer.Option(None, "--api-base", help="OpenAI-compatible endpoint"),
            temperature: float = typer.Option(0.7, "--temperature"),
@@ -110,7 +113,8 @@ def design(ctx: typer.Context,
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                           families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,
                           auto_approve=auto_approve, on_event=view, static_check=check_module,
-                          session_id=chosen.session_id, insights=chosen.insights)
+                          session_id=chosen.session_id, insights=chosen.insights,
+                          parent_policy=parent_policy, epsilon=epsilon)
         err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
         if err.is_terminal:
             with err.status("starting") as status:

@@ -142,3 +142,18 @@ def test_a_crash_between_commit_and_row_is_repaired(store, releaser, families, s
     assert report.created == ["recommender/v2"]
     assert store.champion("recommender").number == 2
     assert not releaser.reconcile("recommender").changed
+
+
+def test_the_epsilon_policy_sometimes_starts_from_a_non_champion_version(store, releaser, families, settings, workspace):
+    executor = FakeExecutor(lambda job: 0.2 if family_of(job) == "recency_ease" else by_family(job))
+    make_loop(store, releaser, families, settings, workspace, executor).run(iterations=4)
+    assert len(store.list_versions("recommender")) >= 3
+    loop = DesignLoop(store=store, proposer=SearchProposer(seed=1), executor=executor, releaser=releaser,
+                      families=families, agent_name="recommender", settings=settings, workspace=workspace,
+                      parent_policy="epsilon", epsilon=1.0)
+    incumbent = loop.incumbent()
+    bases = {loop.pick_base(incumbent)[0].number for _ in range(10)}
+    assert incumbent.version.number not in bases and bases
+    greedy = DesignLoop(store=store, proposer=SearchProposer(seed=1), executor=executor, releaser=releaser,
+                        families=families, agent_name="recommender", settings=settings, workspace=workspace)
+    assert {greedy.pick_base(incumbent)[0].number for _ in range(5)} == {incumbent.version.number}
