@@ -21,6 +21,7 @@ from designer.context import build_context
 from designer.errors import DesignerError
 from designer.families import FamilyError
 from designer.events import Event, EventKind, EventSink
+from designer.failures import STATUS_OF, classify_failure
 from designer.promotion import Comparison, align, compare
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.release import Releaser
@@ -33,26 +34,6 @@ from sandbox.evaluation import EvaluationJob, EvaluationResult
 from sandbox.outcome import Outcome
 
 log = logging.getLogger(__name__)
-
-STATUS_OF = {o: ExperimentStatus(o.value) for o in Outcome}
-FAILURE_OF = {Outcome.TIMED_OUT: FailureKind.TIMEOUT, Outcome.OUT_OF_MEMORY: FailureKind.MEMORY,
-              Outcome.KILLED_BY_LIMIT: FailureKind.LIMIT, Outcome.INVALID_OUTPUT: FailureKind.INVALID_OUTPUT}
-
-
-def classify_failure(result: EvaluationResult) -> FailureKind:
-    """The failure class of a run that did not complete."""
-    if result.outcome in FAILURE_OF:
-        return FAILURE_OF[result.outcome]
-    kind = result.error_type or ""
-    if kind in ("SyntaxError", "IndentationError", "TabError"):
-        return FailureKind.SYNTAX
-    if kind in ("ImportError", "ModuleNotFoundError"):
-        return FailureKind.IMPORT
-    if kind in ("AttributeError", "TypeError") and any(
-            w in result.message for w in ("Agent", "recommend", "fit", "__init__", "argument")):
-        return FailureKind.INTERFACE
-    return FailureKind.RUNTIME
-
 
 @dataclass
 class Incumbent:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from designer.errors import UsageError, VersionError
+from designer.errors import UsageError
 from designer.versions import AgentRepository
 from knowledge_base.errors import NotFoundError
 from knowledge_base.models import AgentVersion, Experiment, PromotionState, ReviewDecision

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from designer.cli.output import emit_json, err, fmt, out, table
+from designer.cli.output import emit_json, err, out, table
 from designer.cli.services import Services
 from designer.promotion import align, compare
 from designer.settings import PromotionConfig
