@@ -146,8 +146,11 @@ class DesignLoop:
         self.iteration += 1
         self.summary.iterations += 1
         incumbent = self.incumbent()
+        started = self.clock()
         try:
             proposal = self.proposer.propose(self._context(incumbent))
+            proposal = proposal.model_copy(update={"meta": {**proposal.meta,
+                                                            "propose_seconds": round(self.clock() - started, 3)}})
         except ProposalError as e:
             self._record_failure(None, FailureKind.PROPOSAL, str(e), "")
             self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")

@@ -1,7 +1,8 @@
 """``mixed``: a bandit that shares iterations between LLM structure and parameter search.
 
 Each arm's value is the validation gain it produced per second of cost (evaluation wall
-time plus LLM latency), read from the knowledge base; UCB1 adds an exploration bonus.
+time plus the time the proposer took, i.e. LLM latency), read from the knowledge base;
+UCB1 adds an exploration bonus.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def arm_stats(history: list[Experiment], arm: str) -> tuple[int, float, float]:
     """(proposals, gain, cost seconds) of one arm in ``history``."""
     mine = [e for e in history if e.proposer == arm]
     gain = sum(max(0.0, e.effect_size or 0.0) for e in mine if e.stage == "full")
-    cost = sum((e.wall_seconds or 0.0) + float(e.proposal.get("meta", {}).get("llm_seconds", 0.0)) for e in mine)
+    cost = sum((e.wall_seconds or 0.0) + float(e.proposal.get("meta", {}).get("propose_seconds", 0.0)) for e in mine)
     proposals = len({e.code_hash for e in mine})
     return proposals, gain, cost
 
