@@ -57,9 +57,13 @@ def history(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "--age
     table("history", ["id", "agent", "stage", "status", "promotion", "proposer", "family", "reward", "p", "secs"],
           [[e.id, e.agent_name, e.stage, e.status, e.promotion, e.proposer, e.family, e.inner_reward,
             e.p_value, e.wall_seconds] for e in rows])
-    full = [e for e in reversed(rows) if e.stage == "full"]
+    full = s.store.list_experiments(agent_name=agent, status=ExperimentStatus.COMPLETED, stage="full",
+                                    limit=5000, newest_first=False)
+    if agent is None and len({e.agent_name for e in full}) > 1:
+        full = []  # rewards of different agents do not share a scale
+        out.print("pass --agent NAME for the best-so-far curve")
     if full:
-        out.print("best so far (validation inner reward, full stage):")
+        out.print(f"best so far (validation {full[0].agent_name} inner reward, full-stage runs, oldest first):")
         out.print(curve(best_so_far([e.inner_reward for e in full]), ascii_only=out.no_color), highlight=False)
 
 

@@ -20,7 +20,8 @@ def curve(values: list[float], width: int = 60, height: int = 6, ascii_only: boo
     """Render ``values`` (resampled to ``width`` columns) as ``height`` rows of blocks."""
     if not values:
         return "(no completed experiment yet)"
-    cols = [values[min(len(values) - 1, int(i * len(values) / width))] for i in range(min(width, len(values)))]
+    n = min(width, len(values))
+    cols = [values[min(len(values) - 1, int(i * len(values) / n))] for i in range(n)]
     lo, hi = min(cols), max(cols)
     span = (hi - lo) or 1.0
     levels = [(v - lo) / span * height * 8 for v in cols]
