@@ -88,6 +88,8 @@ def design(ctx: typer.Context,
            output_mb: Optional[int] = typer.Option(None, "--output-mb", help="output quota per run"),
            columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
            answer_format: str = typer.Option("markdown", "--answer-format", help="llm: markdown | json (JSON schema)"),
+           llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
+           max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="llm: answer length cap"),
            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
@@ -108,7 +110,7 @@ def design(ctx: typer.Context,
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
                                budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices),
-                               answer_format=answer_format)
+                               answer_format=answer_format, llm_timeout=llm_timeout, max_tokens=max_tokens)
         view = LiveView(iterations)
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                           families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,

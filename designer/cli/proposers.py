@@ -19,7 +19,8 @@ class ChosenProposer:
 def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
                   model: str | None, api_base: str | None, temperature: float,
                   budget_usd: float | None, max_calls: int | None,
-                  prices: tuple[float, float] | None = None, answer_format: str = "markdown") -> ChosenProposer:
+                  prices: tuple[float, float] | None = None, answer_format: str = "markdown",
+                  llm_timeout: float = 300.0, max_tokens: int = 4096) -> ChosenProposer:
     """``search`` works offline; ``llm`` and ``mixed`` need --model."""
     session_id = uuid.uuid4().hex[:12]
     if kind == "search":
@@ -34,5 +35,6 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
         return make_llm_proposer(kind, store=store, agent=agent, workspace=workspace, sampler=sampler,
                                  seed=seed, model=model, api_base=api_base, temperature=temperature,
                                  budget_usd=budget_usd, max_calls=max_calls, session_id=session_id,
-                                 prices=prices, answer_format=answer_format)
+                                 prices=prices, answer_format=answer_format, timeout=llm_timeout,
+                                 max_tokens=max_tokens)
     raise UsageError(f"unknown proposer {kind!r}: use search, llm or mixed")
