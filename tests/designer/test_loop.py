@@ -157,3 +157,21 @@ def test_the_epsilon_policy_sometimes_starts_from_a_non_champion_version(store, 
     greedy = DesignLoop(store=store, proposer=SearchProposer(seed=1), executor=executor, releaser=releaser,
                         families=families, agent_name="recommender", settings=settings, workspace=workspace)
     assert {greedy.pick_base(incumbent)[0].number for _ in range(5)} == {incumbent.version.number}
+
+
+def test_sealed_test_metrics_never_reach_a_proposer(store, releaser, families, settings, workspace):
+    seen = []
+
+    class Spy(SearchProposer):
+        def propose(self, context):
+            seen.append(context.model_dump_json())
+            return super().propose(context)
+
+    def sealed(job):
+        return 0.4321 if job.stage == "test" else by_family(job)
+    loop = make_loop(store, releaser, families, settings, workspace, FakeExecutor(sealed), proposer=Spy(seed=1))
+    loop.run(iterations=4)
+    champion = store.champion("recommender")
+    test_value = store.get_test_metrics(champion.experiment_id)["metrics"]["ndcg@10"]
+    assert test_value > 0.4
+    assert seen and not any(f"{test_value:.6f}"[:6] in blob for blob in seen)
