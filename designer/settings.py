@@ -64,13 +64,24 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DesignSe
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise UsageError(f"invalid AGENTICRS_* environment variable: {problems}") from None
-    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    merged = _deep_merge(_deep_merge(file_values, env_values),
+                         {k: v for k, v in overrides.items() if v is not None})
     try:
         return DesignSettings(**merged)
     except ValidationError as e:
         where = f"{config_file}, " if config_file else ""
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
         raise UsageError(f"invalid settings ({where}AGENTICRS_* environment or flags): {problems}") from None
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``; nested tables (e.g. ``[limits]``) merge key by key."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def parse_columns(text: str | None) -> dict[str, str] | None:

@@ -82,3 +82,11 @@ def test_init_defaults_keep_the_rest_of_the_workspace_config(tmp_path):
     write_workspace_config(config, dataset="ml-100k", data_dir=None)
     settings = load_settings(config)
     assert (settings.dataset, settings.k, settings.limits.wall_seconds) == ("ml-100k", 20, 50)
+
+
+def test_env_limits_merge_with_the_config_files_limits(tmp_path, monkeypatch):
+    config = tmp_path / "c.toml"
+    config.write_text("[limits]\nwall_seconds = 50\nmemory_mb = 1000\n")
+    monkeypatch.setenv("AGENTICRS_LIMITS", '{"memory_mb": 2000}')
+    limits = load_settings(config).limits
+    assert (limits.wall_seconds, limits.memory_mb) == (50, 2000)
