@@ -18,18 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from designer.errors import WorkspaceError
+from knowledge_base.engine import safe_url
 
 MARKER = "workspace.json"
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, safe to print or store."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ class Workspace:
         marker = root / MARKER
         previous = json.loads(marker.read_text()) if marker.exists() else {}
         url = db_url or os.environ.get("AGENTICRS_DB") or previous.get("db_url") or cls.default_db_url(root)
-        stored = url if redact_url(url) == url else previous.get("db_url", "")
+        stored = url if safe_url(url) == url else previous.get("db_url", "")
         marker.write_text(json.dumps({"db_url": stored, "version": 1}, indent=2) + "\n")
         return cls(root=root, db_url=url)
 

@@ -13,7 +13,7 @@ from designer.cli.output import emit_json, err
 from designer.cli.services import Options, Services
 from designer.release import Releaser
 from designer.versions import AgentRepository
-from designer.workspace import redact_url
+from knowledge_base.engine import safe_url
 from knowledge_base.store import Store
 
 
@@ -58,7 +58,7 @@ def init(ctx: typer.Context,
             params = family.defaults()
             releaser.publish_initial(spec.name, spec.family, params, family.render(params))
             created.append(spec.name)
-    summary = {"workspace": str(ws.root), "db": redact_url(ws.db_url), "schema": store.revision(),
+    summary = {"workspace": str(ws.root), "db": safe_url(ws.db_url), "schema": store.revision(),
                "agents": [a.name for a in store.list_agents()], "created_agents": created}
     if json_out:
         emit_json(summary)
