@@ -1,7 +1,8 @@
 """Evaluate one candidate: write its inputs, run it in the sandbox, score it outside.
 
 The candidate sees only what its stage needs: for ``validation``, train interactions and
-the validation user ids (never their items); for ``test``, train+validation and the test
+the validation user ids (never their items); for ``confirm``, the train prefix before the
+confirmation window and the window's user ids; for ``test``, train+validation and the test
 user ids. Labels stay in this process; metrics are computed here, never by the candidate.
 """
 from __future__ import annotations
@@ -25,7 +26,10 @@ from sandbox.runner import InvalidOutputError, SandboxError, Runner, RunRequest,
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["validation", "test"]
+Stage = Literal["validation", "confirm", "test"]
+# stage -> (the part the candidate fits on, the part it is scored on)
+_PARTS = {"validation": ("train", "validation"), "confirm": ("confirm_train", "confirm"),
+          "test": ("train_plus_validation", "test")}
 
 
 class EvaluationJob(BaseModel):
@@ -77,8 +81,7 @@ class Evaluator:
 
     def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult:
         """Evaluate ``job`` with artifacts in ``run_dir`` (created; reused output is cleared)."""
-        fit_data = self.split.train if job.stage == "validation" else self.split.train_plus_validation()
-        target = self.split.validation if job.stage == "validation" else self.split.test
+        fit_data, target = self._parts(job.stage)
         users = self._users(job)
         inputs = self._inputs(job, fit_data, users)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,6 +114,11 @@ class Evaluator:
             recommend_seconds=run.recommend_seconds, peak_memory_mb=run.peak_memory_mb,
             stderr_tail=run.stderr_tail)
 
+    def _parts(self, stage: str):
+        fit_name, target_name = _PARTS[stage]
+        fit = self.split.train_plus_validation() if fit_name == "train_plus_validation" else self.split.part(fit_name)
+        return fit, self.split.part(target_name)
+
     def _seen(self, stage: str, fit_data: Any):
         """Users x items matrix of the fitting data (cached per stage)."""
         if stage not in self._seen_cache:
@@ -118,7 +126,7 @@ class Evaluator:
         return self._seen_cache[stage]
 
     def _users(self, job: EvaluationJob) -> np.ndarray:
-        users = eval_users(self.split, "validation" if job.stage == "validation" else "test")
+        users = eval_users(self.split, _PARTS[job.stage][1])
         if job.user_fraction < 1.0:
             rng = np.random.default_rng(job.seed)
             size = max(1, int(round(job.user_fraction * len(users))))

@@ -11,6 +11,13 @@ such a user is never evaluated; from ``n = 3`` on every part has at least one in
 ``global_temporal``: all interactions sorted by timestamp (stable); the first
 ``(8 N + 5) // 10`` are train, up to ``(9 N + 5) // 10`` validation, the rest test
 (80/10/10, rounded half up). Users and items may then appear only in later parts.
+
+The **confirmation window** (``confirm_train`` / ``confirm``) is the same protocol moved one
+window back in time, inside train: ``user_temporal`` takes each user's last ``h`` train
+interactions (``h`` = that user's validation size) as the window when at least one train
+interaction stays before it; ``global_temporal`` takes the last ``cut_validation -
+cut_train`` train rows by time. Promotion confirms a finalist there: evidence it was not
+selected on, and still no validation or test row.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +40,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = "1"
 SPLIT_METHODS = ("user_temporal", "global_temporal")
 TRAIN, VALIDATION, TEST = 0, 1, 2
+PARTS = ("train", "validation", "test", "confirm_train", "confirm")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,10 +63,26 @@ class Split:
         """Train and validation rows in data order: what sealed-test candidates fit on."""
         return self.data.subset(self.assignment != TEST)
 
+    @cached_property
+    def confirm_assignment(self) -> np.ndarray:
+        """Per row of ``data``: 0 confirmation train (prefix), 1 confirmation window, -1 not train."""
+        return _confirm_window(self)
+
+    @cached_property
+    def confirm_train(self) -> Interactions:
+        """Train rows before the confirmation window: what confirmation runs fit on."""
+        return self.data.subset(self.confirm_assignment == 0)
+
+    @cached_property
+    def confirm(self) -> Interactions:
+        """The confirmation window: the slice of train just before validation."""
+        return self.data.subset(self.confirm_assignment == 1)
+
     def part(self, name: str) -> Interactions:
-        """``"train"``, ``"validation"`` or ``"test"``; ``DatasetError`` for other names."""
-        if name not in ("train", "validation", "test"):
-            raise DatasetError(f"unknown split part {name!r}; use train, validation or test")
+        """``train``, ``validation``, ``test``, ``confirm_train`` or ``confirm``;
+        ``DatasetError`` for other names."""
+        if name not in PARTS:
+            raise DatasetError(f"unknown split part {name!r}; use one of {', '.join(PARTS)}")
         return getattr(self, name)
 
 
@@ -114,6 +139,27 @@ def _global_temporal(data: Interactions) -> np.ndarray:
     cut_train, cut_validation = (8 * n + 5) // 10, (9 * n + 5) // 10
     return np.where(rank < cut_train, TRAIN,
                     np.where(rank < cut_validation, VALIDATION, TEST)).astype(np.int8)
+
+
+def _confirm_window(split: Split) -> np.ndarray:
+    data, assignment = split.data, split.assignment
+    out = np.full(len(data), -1, dtype=np.int8)
+    train_rows = np.flatnonzero(assignment == TRAIN)
+    if split.method == "user_temporal":
+        rows = train_rows[np.lexsort((data.timestamp[train_rows], data.user[train_rows]))]
+        users = data.user[rows]
+        counts = np.bincount(users, minlength=data.n_users)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        from_end = starts[users] + counts[users] - np.arange(len(rows))
+        h = np.bincount(data.user[assignment == VALIDATION], minlength=data.n_users)[users]
+        window = (from_end <= h) & (counts[users] > h)
+    else:
+        rows = train_rows[np.argsort(data.timestamp[train_rows], kind="stable")]
+        width = int(np.count_nonzero(assignment == VALIDATION))
+        window = np.arange(len(rows)) >= len(rows) - width
+    out[rows] = np.where(window, 1, 0)
+    out.setflags(write=False)
+    return out
 
 
 _ASSIGNERS = {"user_temporal": _user_temporal, "global_temporal": _global_temporal}

@@ -87,5 +87,5 @@ def test_unknown_method_and_part():
     data = load_dataset("synthetic", n_users=50, n_items=50)
     with pytest.raises(DatasetError, match="user_temporal, global_temporal"):
         split_interactions(data, "random")
-    with pytest.raises(DatasetError, match="train, validation or test"):
+    with pytest.raises(DatasetError, match="train, validation, test, confirm_train, confirm"):
         split_interactions(data).part("dev")
