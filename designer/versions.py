@@ -8,6 +8,10 @@ the knowledge base second, so ``reconcile`` can always repair a crash in between
 from __future__ import annotations
 
 import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,34 @@ def _same_version(a: tuple[str, dict], b: tuple[str, dict]) -> bool:
     """Same code and manifest, ignoring when the manifest was written."""
     strip = lambda m: {k: v for k, v in (m or {}).items() if k != "created_at"}  # noqa: E731
     return a[0] == b[0] and strip(a[1]) == strip(b[1])
+
+
+# A lock younger than this may belong to a git process between closing and renaming it.
+LOCK_GRACE_SECONDS = 5.0
+# Without /proc (no way to see holders), a lock counts as stale only after this long.
+LOCK_STALE_WITHOUT_PROC_SECONDS = 600.0
+
+
+def lock_holders(path: Path) -> list[int]:
+    """Pids of the processes (that this user may inspect) holding ``path`` open."""
+    target, pids = os.path.realpath(path), []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        if any(_points_to(fd, target) for fd in fds):
+            pids.append(int(proc.name))
+    return pids
+
+
+def _points_to(fd: Path, target: str) -> bool:
+    try:
+        return os.readlink(fd) == target
+    except OSError:
+        return False
 
 
 def version_tag(agent: str, number: int) -> str:
@@ -71,12 +103,44 @@ class AgentRepository:
             repo.index.commit("Create the agents repository")
         return cls(path)
 
+    def lock_files(self) -> list[Path]:
+        """Git lock files present now (index, HEAD, refs, packed-refs, config)."""
+        git_dir = Path(self.repo.git_dir)
+        return sorted([*git_dir.glob("*.lock"), *(git_dir / "refs").rglob("*.lock")])
+
+    def clear_stale_locks(self) -> list[str]:
+        """Remove lock files no live process holds (what a kill inside git's lock window
+        leaves); returns them relative to the repository folder.
+
+        Raises ``VersionError`` when a live process holds one: the repository is busy.
+        """
+        removed = []
+        for lock in self.lock_files():
+            holders = lock_holders(lock) if Path("/proc/self/fd").is_dir() else None
+            if holders:
+                raise VersionError(f"the agents repository is busy: process {holders[0]} holds {lock}; "
+                                   "wait for it to finish (or stop it) and run the command again")
+            try:
+                age = time.time() - lock.stat().st_mtime
+            except FileNotFoundError:
+                continue  # released meanwhile
+            if age < (LOCK_GRACE_SECONDS if holders is not None else LOCK_STALE_WITHOUT_PROC_SECONDS):
+                raise VersionError(f"the agents repository is busy ({lock} was just taken); "
+                                   "run the command again in a few seconds")
+            lock.unlink(missing_ok=True)
+            root = Path(self.repo.working_tree_dir or self.path)
+            name = str(lock.relative_to(root)) if lock.is_relative_to(root) else str(lock)
+            log.warning("removed a stale git lock left by a killed process: %s", lock)
+            removed.append(name)
+        return removed
+
     def commit_version(self, agent: str, number: int, code: str, manifest: dict[str, Any],
                        message: str, champion: bool = True) -> str:
         """Write the agent's files, commit, tag ``<agent>/v<number>``; returns the commit sha.
 
         Raises ``VersionError`` if the tag already exists on another commit.
         """
+        self.clear_stale_locks()
         tag = version_tag(agent, number)
         if tag in self.repo.tags:
             existing = self.repo.tags[tag].commit
@@ -85,13 +149,14 @@ class AgentRepository:
                     self.move_champion(agent, number)
                 return existing.hexsha
             raise VersionError(f"tag {tag} already exists at {existing.hexsha[:10]}: run `agenticrs agents check`")
-        folder = self.path / agent
-        folder.mkdir(exist_ok=True)
-        (folder / "agent.py").write_text(code)
-        (folder / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-        self.repo.index.add([f"{agent}/agent.py", f"{agent}/agent.yaml"])
-        commit = self.repo.index.commit(message)
-        self.repo.create_tag(tag, ref=commit)
+        with self._writing():
+            folder = self.path / agent
+            folder.mkdir(exist_ok=True)
+            (folder / "agent.py").write_text(code)
+            (folder / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+            self.repo.index.add([f"{agent}/agent.py", f"{agent}/agent.yaml"])
+            commit = self.repo.index.commit(message)
+            self.repo.create_tag(tag, ref=commit)
         if champion:
             self.move_champion(agent, number)
         return commit.hexsha
@@ -99,7 +164,20 @@ class AgentRepository:
     def move_champion(self, agent: str, number: int) -> None:
         """Point ``<agent>/champion`` at version ``number``."""
         target = self._tag_commit(agent, number)
-        self.repo.create_tag(champion_tag(agent), ref=target, force=True)
+        self.clear_stale_locks()
+        with self._writing():
+            self.repo.create_tag(champion_tag(agent), ref=target, force=True)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Git and file-system errors of a write, as one ``VersionError`` saying what to do."""
+        try:
+            yield
+        except (OSError, git.GitCommandError) as e:
+            detail = (getattr(e, "stderr", "") or str(e)).strip().strip("'").replace("stderr: ", "")
+            first = next((line.strip() for line in detail.splitlines() if line.strip()), type(e).__name__)
+            raise VersionError(f"cannot write the agents repository at {self.path} ({first}): "
+                               "fix the cause, then run `agenticrs agents check`") from e
 
     def champion_number(self, agent: str) -> int | None:
         """The version number the champion tag points at, or None."""

@@ -90,6 +90,8 @@ def check(ctx: typer.Context, repair: bool = typer.Option(
         False, "--repair", help="also delete version rows that have no matching git tag")) -> None:
     """Make the knowledge base agree with the agents repository; report what differs."""
     s = Services(ctx.obj)
+    for lock in s.repo.clear_stale_locks():
+        err.print(f"agents repository: removed stale lock {lock} (left by a killed git write)")
     for agent in s.store.list_agents():
         report = s.releaser.reconcile(agent.name, repair=repair)
         removed = f"removed rows {report.removed}" if repair else f"rows without a tag {report.removed} " \

@@ -1,9 +1,15 @@
 """Versions stay consistent between git and the knowledge base, whatever line a crash hits."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
-from designer.errors import UsageError
+from designer.errors import UsageError, VersionError
+from designer.versions import lock_holders
 from designer.settings import load_settings
 from knowledge_base.models import ExperimentDraft, ExperimentResult, ExperimentStatus, PromotionState
 from tests.designer.test_search_and_promotion import KEY
@@ -90,3 +96,55 @@ def test_env_limits_merge_with_the_config_files_limits(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTICRS_LIMITS", '{"memory_mb": 2000}')
     limits = load_settings(config).limits
     assert (limits.wall_seconds, limits.memory_mb) == (50, 2000)
+
+
+# ---- git locks left by a killed process (issue 13 item 6) ---------------------------------
+
+def _stale(path, age_seconds=3600):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    old = time.time() - age_seconds
+    os.utime(path, (old, old))
+    return path
+
+
+def test_an_approval_after_a_kill_in_gits_lock_window_removes_the_stale_lock(store, releaser):
+    lock = _stale(releaser.repo.path / ".git" / "index.lock")
+    tag_lock = _stale(releaser.repo.path / ".git" / "refs" / "tags" / "recommender" / "v2.lock")
+    exp = pending(store, {"l2": 10.0})
+    version = releaser.approve(exp.id)
+    assert version.number == 2 and releaser.repo.champion_number("recommender") == 2
+    assert not lock.exists() and not tag_lock.exists()
+    assert "recommender/v2" in releaser.repo.repo.tags
+
+
+def test_a_lock_a_live_process_holds_is_reported_busy_and_kept(store, releaser):
+    lock = _stale(releaser.repo.path / ".git" / "index.lock")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; f = open(sys.argv[1]); time.sleep(60)",
+                               str(lock)])
+    try:
+        deadline = time.time() + 10
+        while not lock_holders(lock) and time.time() < deadline:
+            time.sleep(0.05)
+        exp = pending(store, {"l2": 10.0})
+        with pytest.raises(VersionError, match=f"busy: process {holder.pid} holds"):
+            releaser.approve(exp.id)
+        assert lock.exists() and store.get_experiment(exp.id).promotion is PromotionState.PENDING_REVIEW
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_fresh_unheld_lock_is_not_removed(releaser):
+    lock = _stale(releaser.repo.path / ".git" / "index.lock", age_seconds=0)
+    with pytest.raises(VersionError, match="busy"):
+        releaser.repo.clear_stale_locks()
+    assert lock.exists()
+
+
+def test_other_git_write_errors_are_one_version_error(releaser, monkeypatch):
+    def broken(*_a, **_k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("git.index.base.IndexFile.commit", broken)
+    with pytest.raises(VersionError, match="No space left on device.*agents check"):
+        releaser.repo.commit_version("recommender", 7, "x = 1\n", {"a": 1}, "m")

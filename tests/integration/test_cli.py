@@ -11,25 +11,7 @@ from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).with_name("agenticrs")
-TINY = ["--dataset", "synthetic", "--n-users", "300", "--n-items", "200"]
-
-
-def cli(ws: Path, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("AGENTICRS_DB", "AGENTICRS_WORKSPACE")}
-    env["NO_COLOR"] = "1"
-    result = subprocess.run([str(BIN), "--workspace", str(ws), *args], capture_output=True, text=True,
-                            timeout=timeout, env=env)
-    if check and result.returncode != 0:
-        raise AssertionError(f"agenticrs {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-@pytest.fixture()
-def ws(tmp_path) -> Path:
-    workspace = tmp_path / "ws"
-    cli(workspace, "init")
-    return workspace
+from tests.integration.clirun import BIN, TINY, cli
 
 
 def test_init_then_lists_print_json(ws):

@@ -12,7 +12,7 @@ import pytest
 
 from designer.families import load_families
 from tests.designer.llm.fake_llm_server import ScriptedLLMServer
-from tests.integration.test_cli import BIN, TINY, cli
+from tests.integration.clirun import BIN, TINY, cli
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow, pytest.mark.integration]
 

@@ -1,0 +1,15 @@
+"""Fixtures of the CLI tests: a workspace made by the real ``agenticrs init``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.clirun import cli
+
+
+@pytest.fixture()
+def ws(tmp_path: Path) -> Path:
+    workspace = tmp_path / "ws"
+    cli(workspace, "init")
+    return workspace
