@@ -2,15 +2,19 @@
 
 PostgreSQL is the real server at ``AGENTICRS_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the run works in its own schemas
-``kb_<random>`` (through ``options=-csearch_path``), dropped afterwards. Without a
-reachable server the PostgreSQL tests skip, except under ``CI=true`` where they fail.
+``kb_<UTC time>_<random>`` (through ``options=-csearch_path``), dropped afterwards; a run
+killed before dropping them leaves them behind, so each run first drops those older than
+a day. Without a reachable server the PostgreSQL tests skip, except under ``CI=true``
+where they fail.
 """
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +26,8 @@ from knowledge_base import AgentSpec, ExperimentDraft, Store
 from knowledge_base.rows import Base
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+SCHEMA_MAX_AGE = timedelta(days=1)
+_SCHEMA_NAME = re.compile(r"^kb_(\d{14})_[0-9a-f]{8}$")
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -45,13 +51,36 @@ def pg_reachable() -> str:
         pytest.skip(reason)
     finally:
         engine.dispose()
+    sweep_old_schemas(url)
     return url
+
+
+def new_schema_name(now: datetime | None = None) -> str:
+    """``kb_<UTC yyyymmddHHMMSS>_<8 hex>``: unique, and dated for ``sweep_old_schemas``."""
+    return f"kb_{(now or datetime.now(UTC)):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:8]}"
+
+
+def sweep_old_schemas(admin_url: str, max_age: timedelta = SCHEMA_MAX_AGE) -> list[str]:
+    """Drop the test schemas that killed runs left behind (named by ``new_schema_name``,
+    older than ``max_age``); returns their names. Other schemas are never touched."""
+    cutoff = datetime.now(UTC) - max_age
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            names = connection.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'kb\\_%'")).scalars()
+            old = [n for n in names if (m := _SCHEMA_NAME.match(n))
+                   and datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=UTC) < cutoff]
+            for name in old:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    finally:
+        admin.dispose()
+    return old
 
 
 @contextmanager
 def _fresh_pg_schema(admin_url: str) -> Iterator[str]:
     """A URL whose search_path is a new, empty schema; the schema is dropped on exit."""
-    schema = f"kb_{uuid.uuid4().hex[:12]}"
+    schema = new_schema_name()
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
