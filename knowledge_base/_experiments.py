@@ -67,11 +67,15 @@ class ExperimentsMixin(StoreBase):
         state: PromotionState,
         p_value: float | None = None,
         effect_size: float | None = None,
+        evidence: dict[str, Any] | None = None,
     ) -> Experiment:
-        """Set the promotion state; ``p_value``/``effect_size`` overwrite only when given."""
+        """Set the promotion state; ``p_value``/``effect_size``/``evidence`` (what decided
+        it: comparison, confirmation, veto) overwrite only when given."""
         with self._write() as session:
             row = experiment_row(session, experiment_id)
             row.promotion = PromotionState(state).value
+            if evidence is not None:
+                row.evidence = dict(evidence)
             if p_value is not None:
                 row.p_value = p_value
             if effect_size is not None:

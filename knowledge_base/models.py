@@ -115,6 +115,24 @@ class Experiment(_Frozen):
     sandbox_tier: str | None
     created_at: datetime
     finished_at: datetime | None
+    evidence: dict[str, Any] | None = None  # what decided the promotion: comparison, confirmation, veto
+
+
+class ErrorControlTest(_Frozen):
+    """One test in a subject's online false-discovery stream (see ``record_error_control_test``)."""
+
+    id: int
+    subject: str
+    seq: int
+    experiment_id: int | None
+    procedure: str
+    target_fdr: float
+    initial_wealth: float
+    alpha: float
+    p_value: float
+    passed: bool
+    discovery: bool | None
+    created_at: datetime
 
 
 class Failure(_Frozen):

@@ -121,8 +121,39 @@ class ExperimentRow(Base):
     wall_seconds: Mapped[float | None] = mapped_column(Float)
     peak_memory_mb: Mapped[float | None] = mapped_column(Float)
     sandbox_tier: Mapped[str | None] = mapped_column(String(32))  # revision 0002
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # revision 0003
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ErrorControlTestRow(Base):
+    """One comparison in a subject's stream of promotion tests (online FDR, revision 0003).
+
+    ``seq`` numbers the subject's tests 1, 2, ...; the alpha of test ``seq`` depends only
+    on the earlier rows, so a row is never changed after insertion except ``discovery``
+    (NULL until the finalist's confirmation is decided).
+    """
+
+    __tablename__ = "error_control_tests"
+    __table_args__ = (
+        Index("uq_error_control_tests_subject_seq", "subject", "seq", unique=True),
+        Index("uq_error_control_tests_experiment", "experiment_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(160))
+    seq: Mapped[int] = mapped_column(Integer)
+    experiment_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    procedure: Mapped[str] = mapped_column(String(32))
+    target_fdr: Mapped[float] = mapped_column(Float)
+    initial_wealth: Mapped[float] = mapped_column(Float)
+    alpha: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column(default=False)
+    discovery: Mapped[bool | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AgentVersionRow(Base):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from knowledge_base import engine as engines
 from knowledge_base import schema
 from knowledge_base._agents import AgentsMixin
+from knowledge_base._error_control import ErrorControlMixin
 from knowledge_base._experiments import ExperimentsMixin
 from knowledge_base._records import RecordsMixin
 from knowledge_base.errors import SchemaOutOfDateError, translate, unavailable
@@ -25,7 +26,7 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 
-class Store(AgentsMixin, ExperimentsMixin, RecordsMixin):
+class Store(AgentsMixin, ExperimentsMixin, RecordsMixin, ErrorControlMixin):
     """The knowledge base on SQLite or PostgreSQL (see the mixins for the entity API)."""
 
     @classmethod
