@@ -8,6 +8,7 @@ PYTHON="${PYTHON:-python3}"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   command -v bwrap >/dev/null || missing="$missing bubblewrap"
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"   # the report test renders in it
   [ -x /usr/bin/python3.11 ] && /usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null || missing="$missing python3-venv"
   if [ -n "$missing" ]; then
     echo "setup: installing system packages:$missing" >&2
