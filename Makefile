@@ -19,6 +19,8 @@ demo: setup
 	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) design --agent recommender \
 		--dataset synthetic --proposer search --iterations $(DEMO_ITERATIONS) --auto-approve
 	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) agents versions recommender
+	@echo "report (open it in a browser; works offline):"
+	@$(VENV)/bin/agenticrs --workspace $(WORKSPACE) report -o $(WORKSPACE)/report.html
 
 # The whole test suite (slow, postgres and sandbox tests included). Exit 5 (no tests) is a failure.
 test: setup
