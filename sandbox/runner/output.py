@@ -1,15 +1,19 @@
 """Reading what the candidate wrote, without trusting it.
 
 The candidate controls every byte of its output folder: files may be symlinks to the
-sealed labels, FIFOs, pickles, headers that claim 10^9 rows, floats full of NaN. Nothing
-here follows a link, blocks on a special file or allocates before the header is checked.
+sealed labels, FIFOs, pickles, headers that claim 10^9 rows, floats full of NaN, sparse
+files of terabytes, trees deeper than PATH_MAX. Nothing here follows a link, blocks on a
+special file, allocates before the header is checked, walks a tree or copies more than
+the harness reads (``recommendations.npy``, size-checked first).
 """
 from __future__ import annotations
 
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 import numpy as np
 from numpy.lib import format as npformat
@@ -18,6 +22,7 @@ from sandbox.runner.errors import InvalidOutputError
 
 RECOMMENDATIONS = "recommendations.npy"
 _HEADER_SLACK = 1 << 16  # .npy headers are < 64 KiB
+_SCAN_ENTRIES = 4096
 _HEADER_READERS = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
 
 
@@ -70,7 +75,7 @@ def read_recommendations(output: Path, n_rows: int, k: int, n_items: int) -> np.
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise InvalidOutputError(f"{RECOMMENDATIONS} is not a regular file")
-        if st.st_size > n_rows * k * 8 + _HEADER_SLACK:
+        if st.st_size > recommendations_cap(n_rows, k):
             raise InvalidOutputError(f"{RECOMMENDATIONS} is {st.st_size} bytes, too large "
                                      f"for ({n_rows}, {k}) ids")
         _check_header(f, n_rows, k)
@@ -89,36 +94,74 @@ def _check_ids(recs: np.ndarray, n_items: int) -> np.ndarray:
     return recs.astype(np.int64, copy=False)
 
 
-def folder_bytes(folder: Path) -> int:
-    """Total size of the regular files below ``folder`` (links not followed)."""
-    total = 0
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in files + dirs:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
+def recommendations_cap(n_rows: int, k: int) -> int:
+    """Largest acceptable ``recommendations.npy`` (apparent size) for ``(n_rows, k)`` int64 ids."""
+    return n_rows * k * 8 + _HEADER_SLACK
 
 
-def copy_regular_files(src: Path, dst: Path) -> list[str]:
-    """Copy the regular files and folders of ``src`` into ``dst``; return what was skipped.
+@dataclass(frozen=True)
+class OutputScan:
+    """The top level of an output folder, as seen without descending into it.
 
-    Symlinks, FIFOs, sockets and devices are never copied nor followed. Used to bring a
-    tier-A output out of its size-limited tmpfs.
+    ``apparent_bytes`` sums ``st_size`` of its regular files (a sparse file counts at its
+    full size, as a copy would write it). ``surprises`` names the entries the harness
+    does not read, whatever their type (an expected name that is no regular file is for
+    ``read_recommendations`` to reject, with a clearer message).
     """
-    skipped = []
-    for root, dirs, files in os.walk(src, followlinks=False):
-        rel = Path(root).relative_to(src)
-        for name in dirs:
-            if os.path.islink(os.path.join(root, name)):
-                skipped.append(str(rel / name))
-            else:
-                (dst / rel / name).mkdir(exist_ok=True)
-        for name in files:
-            path = os.path.join(root, name)
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                shutil.copyfile(path, dst / rel / name, follow_symlinks=False)
-            else:
-                skipped.append(str(rel / name))
-    return skipped
+
+    apparent_bytes: int
+    surprises: tuple[str, ...]
+
+
+def scan_output(folder: Path, expected: Collection[str]) -> OutputScan:
+    """Scan only the top level of ``folder``: candidate-made trees are never walked.
+
+    At most ``_SCAN_ENTRIES`` entries are looked at; more is itself a surprise.
+    """
+    total, surprises = 0, []
+    with os.scandir(folder) as entries:
+        for index, entry in enumerate(entries):
+            if index >= _SCAN_ENTRIES:
+                surprises.append(f"(more than {_SCAN_ENTRIES} entries)")
+                break
+            if entry.name not in expected:
+                surprises.append(entry.name)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return OutputScan(total, tuple(surprises))
+
+
+def copy_expected(src: Path, dst: Path, name: str, max_bytes: int) -> bool:
+    """Copy the regular file ``src/name`` to ``dst/name`` if its apparent size <= ``max_bytes``.
+
+    Opens without following links or blocking, checks the size *before* copying and
+    copies at most that many bytes; returns False (copying nothing) otherwise.
+    """
+    try:
+        fd = _open_nofollow(src, name)
+    except InvalidOutputError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return False
+        out = os.open(dst / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(out, "wb") as g:
+            shutil.copyfileobj(_Bounded(f, st.st_size), g)
+    return True
+
+
+class _Bounded:
+    """A reader that stops after ``limit`` bytes (the file may have grown since fstat)."""
+
+    def __init__(self, f, limit: int) -> None:
+        self.f, self.left = f, limit
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n)
+        self.left -= len(data)
+        return data

@@ -3,7 +3,8 @@
 Life cycle of a run: validate the request -> (A) lock the slot, mount the output tmpfs,
 create the cgroup -> spawn (bwrap for A/B, the bare interpreter for C) -> watch wall and
 CPU limits -> kill the whole group and reap -> classify -> validate the output ->
-(A) copy the output out, remove the cgroup, unmount.
+(A) copy ``recommendations.npy`` out (nothing else, size-checked), remove the cgroup,
+unmount. Output folders are only ever scanned at their top level, never walked.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from sandbox.runner.classify import GroupStats, Verdict, classify, exit_signal, 
 from sandbox.runner.errors import InvalidOutputError, InvalidRequestError, SandboxSetupError
 from sandbox.runner.launch import Launch, bwrap_launch, direct_launch, make_preexec, tier_rlimits
 from sandbox.runner.models import IsolationTier, RunRequest, RunResult
-from sandbox.runner.output import copy_regular_files, folder_bytes, read_recommendations
+from sandbox.runner.output import (RECOMMENDATIONS, copy_expected, read_recommendations,
+                                   recommendations_cap, scan_output)
 from sandbox.runner.process import Execution, execute, kill_by_environ, killpg_quietly
 from sandbox.runner.staging import discard, output_tmpfs, readonly_view, slot_lock, stale_runs
 
@@ -80,8 +82,9 @@ class SandboxRunner:
             verdict = classify(exe, request.limits, stats, via_bwrap=self.tier is not IsolationTier.C)
             if verdict.outcome is None:
                 verdict = self._check_output(out_dir, request, n_rows, n_items)
-            if out_dir != request.output:
-                copy_regular_files(out_dir, request.output)
+            if out_dir != request.output and verdict.outcome is Outcome.COMPLETED:
+                copy_expected(out_dir, request.output, RECOMMENDATIONS,
+                              recommendations_cap(n_rows, int(request.config["k"])))
         return self._result(exe, verdict, stats)
 
     # --- steps --------------------------------------------------------------------
@@ -151,10 +154,15 @@ class SandboxRunner:
                           cpu_seconds=cgroup.cpu_seconds(), peak_memory_mb=cgroup.peak_memory_mb())
 
     def _check_output(self, out_dir: Path, request: RunRequest, n_rows: int, n_items: int) -> Verdict:
-        used = folder_bytes(out_dir)
-        if used > request.limits.output_mb * 2**20:
-            return Verdict(Outcome.KILLED_BY_LIMIT, f"output quota exceeded: {used / 2**20:.1f} MB "
-                           f"> {request.limits.output_mb} MB")
+        """Quota (apparent sizes), then surprises, then the ids; never walks the folder."""
+        scan = scan_output(out_dir, {RECOMMENDATIONS})
+        if scan.apparent_bytes > request.limits.output_mb * 2**20:
+            return Verdict(Outcome.KILLED_BY_LIMIT, f"output quota exceeded: {scan.apparent_bytes / 2**20:.1f} MB "
+                           f"> {request.limits.output_mb} MB (apparent size: sparse files count in full)")
+        if scan.surprises:
+            return Verdict(Outcome.INVALID_OUTPUT, "unexpected entries in the output folder: "
+                           f"{', '.join(scan.surprises[:5])}; only {RECOMMENDATIONS} (written by the "
+                           "entry) belongs there: keep scratch files in /tmp", "InvalidOutputError")
         try:
             read_recommendations(out_dir, n_rows, int(request.config["k"]), n_items)
         except InvalidOutputError as exc:

@@ -11,13 +11,14 @@ import ctypes
 import ctypes.util
 import fcntl
 import os
-import shutil
+import logging
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from sandbox.runner.errors import SandboxSetupError
 
+logger = logging.getLogger(__name__)
 STATE_DIR = Path(os.environ.get("AGENTICRS_SANDBOX_STATE", "/run/agenticrs"))
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND = 1, 2, 4, 8, 32, 4096
 _MS_PRIVATE = 1 << 18
@@ -68,8 +69,7 @@ def output_tmpfs(slot: int, run_id: str, size_mb: int, uid: int) -> Iterator[Pat
     try:
         yield target
     finally:
-        _unmount(target)
-        shutil.rmtree(target, ignore_errors=True)
+        discard(target)
 
 
 @contextlib.contextmanager
@@ -111,7 +111,19 @@ def stale_runs(slot: int) -> dict[str, list[Path]]:
     return found
 
 
-def discard(path: Path) -> None:
-    """Unmount (lazily) and delete a staging folder."""
+def discard(path: Path) -> bool:
+    """Unmount (lazily) and remove a staging mount point; True when it is gone.
+
+    Never walks what is below: once unmounted the folder is empty, and a candidate-made
+    tree (deeper than PATH_MAX, say) vanishes with its tmpfs. A folder that is still not
+    empty is left for the next sweep.
+    """
     _unmount(path)
-    shutil.rmtree(path, ignore_errors=True)
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        logger.error("cannot remove sandbox staging folder %s: %s", path, exc)
+        return False
+    return True

@@ -6,6 +6,7 @@ available, except under CI=true, where a missing tier A/B is a failure.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import uuid
@@ -97,6 +98,13 @@ def run(tier, workspace, candidate="behave.py", limits=SMALL, **params):
                                  "run_id": run_id}, limits=limits)
     result = runner.run(request)
     return result, output, run_id
+
+
+def observed(result) -> dict:
+    """What a ``behave.py`` attack recorded (its last ``OBSERVED {json}`` line on stdout)."""
+    lines = [ln for ln in result.stdout_tail.splitlines() if ln.startswith("OBSERVED ")]
+    assert lines, f"the candidate recorded nothing: {result.message} {result.stderr_tail[-500:]}"
+    return json.loads(lines[-1].removeprefix("OBSERVED "))
 
 
 def survivors(run_id: str) -> list[int]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANDIDATES, SMALL, K, N_USERS, assert_clean, run, wait_then_assert_clean
+from conftest import (CANDIDATES, SMALL, K, N_USERS, assert_clean, observed, run,
+                      wait_then_assert_clean)
 from sandbox.outcome import Outcome
 from sandbox.runner import IsolationTier
 
@@ -25,11 +26,6 @@ A, B, C = IsolationTier.A, IsolationTier.B, IsolationTier.C
 ISOLATING = pytest.mark.parametrize("tier", [A, B], ids=["tierA", "tierB"])
 ALL = pytest.mark.parametrize("tier", [A, B, C], ids=["tierA", "tierB", "tierC"])
 SHORT = SMALL.model_copy(update={"wall_seconds": 3.0})
-
-
-def observed(output: Path) -> dict:
-    import json
-    return json.loads((output / "observed.json").read_text())
 
 
 # --- network ----------------------------------------------------------------------------
@@ -48,7 +44,7 @@ def test_tcp_and_udp_to_loopback_never_arrive(tier, workspace):
         with pytest.raises(BlockingIOError):
             udp.recvfrom(100)
     # Inside, the private loopback may accept the UDP datagram; it never reaches the host.
-    assert observed(out1)["tcp"].startswith("err:")
+    assert observed(r1)["tcp"].startswith("err:")
     assert r1.outcome is r2.outcome is Outcome.COMPLETED
     assert_clean(id1, tier)
     assert_clean(id2, tier)
@@ -61,7 +57,7 @@ def test_labels_shadow_and_dotenv_are_unreadable(tier, workspace):
              str(workspace.root / "labels.npy"), str(workspace.inputs.parent)]
     result, output, run_id = run(tier, workspace, mode="read_files", paths=paths)
     assert result.outcome is Outcome.COMPLETED, result.message
-    seen = observed(output)
+    seen = observed(result)
     assert all(v.startswith("err:") for v in seen.values()), seen
     assert "SEALED" not in result.stdout_tail + result.stderr_tail
     assert_clean(run_id, tier)
@@ -72,8 +68,8 @@ def test_api_key_not_in_environment_nor_proc_environ(tier, workspace, monkeypatc
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789")
     result, output, run_id = run(tier, workspace, mode="env")
     assert result.outcome is Outcome.COMPLETED, result.message
-    assert observed(output)["found"] == []
-    assert "SECRET-0123" not in result.stdout_tail + (output / "observed.json").read_text()
+    assert observed(result)["found"] == []
+    assert "SECRET-0123" not in result.stdout_tail + result.stderr_tail
     assert_clean(run_id, tier)
 
 
@@ -86,7 +82,7 @@ def test_code_data_and_harness_dirs_are_read_only(tier, workspace):
              "/inputs/train.npz", "/inputs/new.txt", "/usr/lib/os-release", *map(str, guarded)]
     result, output, run_id = run(tier, workspace, mode="write_dirs", paths=paths)
     assert result.outcome is Outcome.COMPLETED, result.message
-    assert all(v.startswith("err:") for v in observed(output).values()), observed(output)
+    assert all(v.startswith("err:") for v in observed(result).values()), observed(result)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in guarded} == before
     assert not (workspace.inputs / "new.txt").exists()
     assert_clean(run_id, tier)
@@ -184,7 +180,7 @@ def test_opening_10k_files_fails_on_nofile(tier, workspace):
 def test_unshare_mount_and_ptrace_are_refused(tier, workspace):
     result, output, run_id = run(tier, workspace, mode="syscalls", target_pid=os.getpid())
     assert result.outcome is Outcome.COMPLETED, result.message
-    seen = observed(output)
+    seen = observed(result)
     assert seen["unshare_user"] == seen["unshare_net"] == seen["mount"] == seen["ptrace"] == -1, seen
     assert seen["kill_parent"].startswith("err:")
     assert_clean(run_id, tier)
@@ -211,8 +207,46 @@ def test_hostile_outputs_are_invalid(tier, workspace, params, needle):
 
 @ALL
 def test_forged_metrics_file_is_ignored(tier, workspace):
+    """A metrics.json beside valid recommendations never scores the run: the run is
+    INVALID_OUTPUT (naming the file) and, at tier A, the file never reaches the host."""
     result, output, run_id = run(tier, workspace, mode="forged_metrics")
-    assert (output / "metrics.json").exists()
-    assert result.outcome is Outcome.COMPLETED and result.message == "completed"
-    assert "ndcg" not in result.model_dump_json()
+    assert result.outcome is Outcome.INVALID_OUTPUT, result.message
+    assert "metrics.json" in result.message
+    if tier is A:
+        assert sorted(p.name for p in output.iterdir()) == []
+    else:  # written in place; the runner read it nowhere
+        assert (output / "metrics.json").exists() and (output / "recommendations.npy").exists()
+    assert_clean(run_id, tier)
+
+
+# --- host-side breakage from candidate output (issue 13) ----------------------------------
+SPARSE_8 = [f"f{i}.bin" for i in range(8)]
+
+
+@ALL
+@pytest.mark.parametrize("names, size_mb, outcome", [
+    (SPARSE_8, 60, Outcome.KILLED_BY_LIMIT),                    # 480 MB apparent, ~0 on disk
+    (["recommendations.npy"], 60, Outcome.INVALID_OUTPUT),      # a 60 MB sparse "array"
+], ids=["8-sparse-files", "sparse-recommendations"])
+def test_sparse_files_count_at_apparent_size_and_are_never_copied(tier, workspace, names, size_mb,
+                                                                   outcome):
+    result, output, run_id = run(tier, workspace, mode="sparse", names=names, size_mb=size_mb,
+                                 n_rows=N_USERS, k=K)
+    assert result.outcome is outcome, result.message + result.stderr_tail[-300:]
+    if tier is A:  # nothing the harness does not read reaches the host, dense or not
+        assert list(output.iterdir()) == []
+    else:  # written in place by the candidate, still sparse: nothing copied them dense
+        assert sum(p.lstat().st_blocks * 512 for p in output.iterdir()) < 2**20
+    assert_clean(run_id, tier)
+
+
+@ALL
+def test_deep_directory_tree_in_the_output_is_invalid_output(tier, workspace):
+    start = time.monotonic()
+    result, output, run_id = run(tier, workspace, mode="deeptree", depth=30)  # 6000 chars deep
+    assert result.outcome is Outcome.INVALID_OUTPUT, result.message + result.stderr_tail[-300:]
+    assert "unexpected entries" in result.message and "d" * 200 in result.message
+    assert time.monotonic() - start < 15
+    if tier is A:
+        assert list(output.iterdir()) == []
     assert_clean(run_id, tier)

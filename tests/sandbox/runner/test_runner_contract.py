@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import ORDER, SMALL, K, N_ITEMS, N_USERS, assert_clean, run
+from conftest import ORDER, SMALL, K, N_ITEMS, N_USERS, assert_clean, observed, run
 from sandbox.outcome import Outcome
 from sandbox.runner import IsolationTier, RunResult, read_recommendations
 
@@ -52,8 +52,8 @@ def test_memory_error_is_out_of_memory(tier, workspace):
 def test_threads_and_fidelity_are_set_before_candidate_code(tier, workspace):
     result, output, _ = run(tier, workspace, mode="observe_threads")
     assert result.outcome is Outcome.COMPLETED, result.message
-    observed = (output / "observed.json").read_text()
-    assert '"OMP_NUM_THREADS": "2"' in observed and '"AGENTICRS_FIDELITY": "0.5"' in observed
+    env = observed(result)["env"]
+    assert env["OMP_NUM_THREADS"] == "2" and env["AGENTICRS_FIDELITY"] == "0.5"
 
 
 @TIERS
@@ -68,4 +68,4 @@ def test_torch_threads_are_set_when_the_candidate_imports_torch(workspace):
     result, output, _ = run(IsolationTier.A, workspace, mode="observe_threads", torch=True,
                             limits=SMALL.model_copy(update={"memory_mb": 1024, "threads": 1}))
     assert result.outcome is Outcome.COMPLETED, result.message + result.stderr_tail
-    assert '"torch_threads": 1' in (output / "observed.json").read_text()
+    assert observed(result)["torch_threads"] == 1

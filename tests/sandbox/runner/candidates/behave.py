@@ -1,6 +1,7 @@
 """Adversarial candidate: params["mode"] selects the attack, run in fit().
 
-Every attack records what it observed in params["out"]/observed.json (when it can) and
+Every attack records what it observed as an ``OBSERVED {json}`` line on stdout (the
+output folder is no channel: the runner copies only recommendations.npy out of it) and
 then behaves like the popularity agent, unless the attack ends the process.
 """
 import ctypes
@@ -20,9 +21,7 @@ MB = 1 << 20
 
 
 def record(params, **data):
-    path = os.path.join(params["out"], "observed.json")
-    with open(path, "w") as f:
-        json.dump(data, f)
+    print("OBSERVED " + json.dumps(data), flush=True)
 
 
 def attempt(fn):
@@ -214,6 +213,37 @@ def m_forged_metrics(p):
         json.dump({"ndcg@10": 1.0, "recall@10": 1.0, "outcome": "COMPLETED"}, f)
 
 
+def m_sparse(p):
+    """Files of ``size_mb`` apparent size each that occupy (almost) no block."""
+    for name in p["names"]:
+        with open(os.path.join(p["out"], name), "wb") as f:
+            if name.endswith(".npy"):
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": "<i8", "fortran_order": False, "shape": (p["n_rows"], p["k"])})
+            f.truncate(p["size_mb"] * MB)
+    if "recommendations.npy" in p["names"]:
+        os._exit(0)
+
+
+def m_deeptree(p):
+    """A tree deeper than PATH_MAX (4096) under the output folder, built with dir fds."""
+    fd = os.open(p["out"], os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(p["depth"]):
+        os.mkdir("d" * 200, dir_fd=fd)
+        deeper = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(os.open("leaf.npy", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+
+
+def m_forge_time(p):
+    """Patch the entry's clock: fit_seconds -3223, recommend() taking 0 s (it sleeps 0.3 s)."""
+    real = time.perf_counter
+    time.perf_counter = lambda: real() - 3223.0
+    p["slow_recommend"] = 0.3
+
+
 def m_observe_threads(p):
     record(p, env={k: v for k, v in os.environ.items() if "THREADS" in k or k.startswith("AGENTICRS")},
            torch_threads=_torch_threads())
@@ -241,6 +271,10 @@ class Agent:
         self.pop = np.bincount(train.item, minlength=train.n_items).astype(float)
 
     def recommend(self, users, k):
+        if self.params.get("slow_recommend"):
+            frozen = time.perf_counter()  # == the entry's start, to the microsecond
+            time.perf_counter = lambda: frozen
+            time.sleep(self.params["slow_recommend"])
         if self.params.get("mode") == "observe_threads":
             record(self.params, torch_threads=_torch_threads(),
                    env={k: v for k, v in os.environ.items() if "THREADS" in k or k.startswith("AGENTICRS")})
