@@ -82,6 +82,35 @@ def test_agent_fits_and_recommends_unseen_items(name, tiny):
         assert not set(row.tolist()) & set(seen[user].indices.tolist())
 
 
+@pytest.fixture(scope="module")
+def crowded() -> agent_sdk.TrainData:
+    """12 items; user 0 has seen 10 of them, so fewer than k = 5 are left for them."""
+    rng = np.random.default_rng(1)
+    user = np.concatenate([np.zeros(10, dtype=np.int64), rng.integers(1, 20, 80)])
+    item = np.concatenate([np.arange(10), rng.integers(0, 12, 80)])
+    pairs = np.unique(user * 12 + item)
+    user, item = pairs // 12, pairs % 12
+    return agent_sdk.TrainData(user, item, rng.permutation(len(user)), np.ones(len(user)), 20, 12,
+                               item_features=rng.random((12, 3)).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fewer_unseen_items_than_k_pads_with_minus_one(name, crowded):
+    """The contract for a heavy user of a small catalogue: -1 pads, seen items never do."""
+    agent = load_module(FAMILIES[name].render(FAST.get(name, {})), name).Agent()
+    agent.fit(crowded)
+    users = np.arange(crowded.n_users, dtype=np.int64)
+    recs = agent.recommend(users, 5)
+    assert recs.dtype == np.int64 and recs.shape == (crowded.n_users, 5)
+    assert sorted(recs[0, :2].tolist()) == [10, 11] and recs[0, 2:].tolist() == [-1, -1, -1]
+    seen = crowded.matrix()
+    for row, user in zip(recs, users):
+        real = row[row >= 0].tolist()
+        assert (row[len(real):] == -1).all(), row          # padding only on the right
+        assert len(set(real)) == len(real)
+        assert not set(real) & set(seen[user].indices.tolist())
+
+
 def test_rendered_defaults_are_baked_in_and_overridable():
     family = FAMILIES["ease"]
     module = load_module(family.render({"l2": 42.0}))
@@ -190,3 +219,14 @@ def test_non_default_branches_keep_the_contract(name, params, tiny):
     assert recs.dtype == np.int64 and recs.shape == (tiny.n_users, 7)
     seen = tiny.matrix().toarray()
     assert not np.take_along_axis(seen, recs, axis=1).any()
+
+
+def test_ease_item_cap_models_only_the_most_popular_items(tiny):
+    module = load_module(FAMILIES["ease"].render(), "ease")
+    module.MAX_ITEMS = 6
+    agent = module.Agent()
+    agent.fit(tiny)
+    popular = set(np.argsort(-np.bincount(tiny.item, minlength=tiny.n_items), kind="stable")[:6].tolist())
+    assert agent.B.shape == (6, 6) and set(agent.items.tolist()) == popular
+    recs = agent.recommend(np.arange(tiny.n_users, dtype=np.int64), 4)
+    assert set(recs[recs >= 0].tolist()) <= popular
