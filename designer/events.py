@@ -20,12 +20,16 @@ class EventKind(str, Enum):
     PROPOSAL_FAILED = "proposal_failed"
     NEW_BEST = "new_best"
     PENDING_REVIEW = "pending_review"
+    NOT_CONFIRMED = "not_confirmed"  # passed validation, failed confirmation
+    VETOED = "vetoed"              # sealed test significantly below the parent's: no auto-approval
+    SUPERSEDED = "superseded"      # compared with a champion that is no longer the champion
     APPROVED = "approved"
     INSIGHT = "insight"
     STOPPED = "stopped"
 
 
 IMPORTANT = {EventKind.FINISHED, EventKind.SCREENED_OUT, EventKind.FAILED, EventKind.NEW_BEST,
+             EventKind.NOT_CONFIRMED, EventKind.VETOED, EventKind.SUPERSEDED,
              EventKind.PENDING_REVIEW, EventKind.APPROVED, EventKind.BASELINE, EventKind.STOPPED,
              EventKind.PROPOSAL_FAILED, EventKind.RESUMED}
 

@@ -22,12 +22,12 @@ from designer.errors import DesignerError
 from designer.families import FamilyError
 from designer.events import Event, EventKind, EventSink
 from designer.failures import STATUS_OF, classify_failure
-from designer.promotion import Comparison, align, compare
+from designer.judging import JudgingMixin
+from designer.promotion import align
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.release import Releaser
 from designer.settings import DesignSettings
 from designer.workspace import Workspace
-from knowledge_base.errors import NotFoundError
 from knowledge_base.models import (AgentVersion, Experiment, ExperimentDraft, ExperimentResult,
                                    ExperimentStatus, FailureDraft, FailureKind, PromotionState)
 from sandbox.evaluation import EvaluationJob, EvaluationResult
@@ -63,7 +63,7 @@ class SessionSummary:
     elapsed_seconds: float = 0.0
 
 
-class DesignLoop:
+class DesignLoop(JudgingMixin):
     """Individual evolution of one agent on one data set."""
 
     def __init__(self, *, store: Any, proposer: Any, executor: Any, releaser: Releaser,
@@ -123,10 +123,10 @@ class DesignLoop:
         self._judge_leftovers()
         for exp in self.store.list_experiments(agent_name=self.agent.name, promotion=PromotionState.PENDING_REVIEW,
                                                dataset_key=self.dataset_key, limit=100):
-            if self.store.get_test_metrics(exp.id) is None:
-                self.seal_test(exp)
-            if self.auto_approve and exp.proposal.get("auto_approve"):
-                self._approve(exp)
+            if not self.verdict(exp):
+                exp = self.seal_test(exp)
+            if exp.proposal.get("auto_approve"):
+                self._release(exp)
 
     def _judge_leftovers(self) -> None:
         """Judge full-stage runs that finished but whose session died before judging them."""
@@ -210,10 +210,7 @@ class DesignLoop:
         if version is None:
             raise DesignerError(f"agent {self.agent.name} has no version: run `agenticrs init`")
         code = self.releaser.repo.read_version(self.agent.name, version.number).code
-        candidate = Candidate(proposal=Proposal(proposer="baseline", kind=ProposalKind.PARAMS,
-                                                family=version.family, params=version.params,
-                                                rationale=f"score champion v{version.number}"),
-                              code=code, params=dict(version.params))
+        candidate = self.champion_candidate(version, code)
         exp = self.store.find_experiment(self.agent.name, self.dataset_key, candidate.content_hash, "full")
         if exp is not None and not self._has_scores(exp):
             exp = None  # scored by a version of this program that was killed mid-write
@@ -226,13 +223,6 @@ class DesignLoop:
                        experiment_id=exp.id, reward=exp.inner_reward)
         users, rewards = self.store.get_user_scores(exp.id)
         return Incumbent(version, code, exp, users, rewards)
-
-    def _has_scores(self, exp: Experiment) -> bool:
-        try:
-            self.store.get_user_scores(exp.id)
-            return True
-        except NotFoundError:
-            return False
 
     def pick_base(self, incumbent: Incumbent) -> tuple[AgentVersion, str, float | None]:
         """The version proposals start from: the champion, or (``epsilon`` policy, with
@@ -283,15 +273,19 @@ class DesignLoop:
 
     def _run_stage(self, candidate: Candidate, incumbent: Incumbent | None, stage: str,
                    parent_experiment: Experiment | None = None,
-                   version: AgentVersion | None = None) -> Experiment | None:
-        """Evaluate one stage; record experiment, artifacts, failure. None if it failed."""
+                   version: AgentVersion | None = None, seed: int | None = None) -> Experiment | None:
+        """Evaluate one stage (``cheap``, ``full``, ``confirm``: the earlier window,
+        ``confirm-seed``: validation with another seed); record experiment, artifacts,
+        failure. None if it failed."""
         exp = self._start(candidate, incumbent, stage, parent_experiment, version)
         cheap = stage == "cheap"
         promo = self.settings.promotion
         family = self.families.get(candidate.proposal.family or "")
-        job = EvaluationJob(code=candidate.code, params=candidate.params, stage="validation",
+        job = EvaluationJob(code=candidate.code, params=candidate.params,
+                            stage="confirm" if stage == "confirm" else "validation",
                             k=self.settings.k, user_fraction=promo.cheap_fraction if cheap else 1.0,
-                            fidelity=promo.cheap_fidelity if cheap else 1.0, seed=self.settings.seed,
+                            fidelity=promo.cheap_fidelity if cheap else 1.0,
+                            seed=self.settings.seed if seed is None else seed,
                             limits=self._limits(family), inner_reward=self.agent.inner_reward)
         self._emit(EventKind.STAGE, f"{stage} evaluation of experiment {exp.id}", experiment_id=exp.id)
         result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
@@ -351,50 +345,6 @@ class DesignLoop:
                    f"< {floor:.4f} (incumbent {theirs.mean():.4f} on the same users)",
                    experiment_id=cheap.id, reward=float(mine.mean()))
         return False
-
-    # ---- promotion ----------------------------------------------------------------------
-
-    def _judge(self, full: Experiment, incumbent: Incumbent) -> None:
-        self.summary.evaluated += 1
-        users, rewards = self.store.get_user_scores(full.id)
-        mine, theirs = align(users, rewards, incumbent.user_ids, incumbent.rewards)
-        result: Comparison = compare(mine, theirs, self.settings.promotion, seed=self.settings.seed)
-        state = PromotionState.PENDING_REVIEW if result.promote else PromotionState.NOT_BETTER
-        full = self.store.set_promotion(full.id, state, result.p_value, result.effect)
-        (self.workspace.experiment_dir(full.id) / "comparison.json").write_text(result.model_dump_json(indent=2))
-        self._emit(EventKind.FINISHED, f"experiment {full.id} {full.family}: {full.inner_reward:.4f} "
-                   f"vs {incumbent.experiment.inner_reward:.4f} ({result.reason})",
-                   experiment_id=full.id, reward=full.inner_reward)
-        self._track_best(full)
-        if not result.promote:
-            return
-        self.summary.promoted.append(full.id)
-        self.seal_test(full)
-        self._emit(EventKind.PENDING_REVIEW, f"experiment {full.id} beats {incumbent.version.tag}: "
-                   f"{result.reason}", experiment_id=full.id, reward=full.inner_reward)
-        if self.auto_approve:
-            self._approve(full)
-
-    def seal_test(self, exp: Experiment) -> None:
-        """Score a promoted candidate once on the sealed test split (fit on train+validation).
-
-        Shown in review and history; never used for selection, never put in a prompt.
-        """
-        code = self.store.get_code(exp.code_hash)
-        family = self.families.get(exp.family or "")
-        job = EvaluationJob(code=code, params=exp.params, stage="test", k=self.settings.k,
-                            seed=self.settings.seed, limits=self._limits(family),
-                            inner_reward=self.agent.inner_reward)
-        result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
-        if result.outcome is not Outcome.COMPLETED:
-            log.warning("sealed test run of experiment %d ended %s: %s", exp.id, result.outcome.value, result.message)
-        self.store.set_test_metrics(exp.id, result.metrics, result.segments)
-
-    def _approve(self, exp: Experiment) -> None:
-        version = self.releaser.approve(exp.id, reviewer="auto-approve", reason="--auto-approve")
-        self.summary.approved.append(version.tag)
-        self._emit(EventKind.APPROVED, f"{version.tag} committed ({version.git_sha[:10]})",
-                   experiment_id=exp.id, reward=exp.inner_reward)
 
     # ---- bookkeeping --------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Literal, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +17,16 @@ class PromotionConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    alpha: float = Field(0.05, gt=0, lt=1, description="p-value threshold of the paired test")
+    alpha: float = Field(0.05, gt=0, lt=1, description="target false discovery rate of the subject's "
+                         "stream of promotion tests (LORD++); with error_control=per-test, each test's level")
+    error_control: Literal["lord++", "per-test"] = Field(
+        "lord++", description="online FDR over the subject's whole history (lord++) or a fixed level per test")
+    initial_wealth: float | None = Field(None, gt=0, lt=1, description="LORD++ w0 (default alpha/10)")
+    confirm: bool = Field(True, description="confirm finalists on the earlier window and, if stochastic, another seed")
+    seed_tolerance: float = Field(1e-9, ge=0, description="per-user reward difference between two seeds "
+                                  "above which a candidate counts as stochastic")
+    veto_alpha: float = Field(0.05, gt=0, lt=1, description="a sealed test significantly below the parent's "
+                              "at this level stops auto-approval")
     min_effect: float = Field(0.002, ge=0, description="minimum mean gain of the inner reward")
     resamples: int = Field(2000, ge=100, description="paired permutation/bootstrap resamples")
     cheap_fraction: float = Field(0.3, gt=0, le=1, description="share of validation users in the cheap stage")

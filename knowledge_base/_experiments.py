@@ -215,11 +215,21 @@ class ExperimentsMixin(StoreBase):
             row.metrics, row.segments, row.created_at = dict(metrics), dict(segments), utcnow()
             session.add(row)
 
+    def set_test_verdict(self, experiment_id: int, verdict: dict[str, Any]) -> None:
+        """Store the sealed test's veto check (candidate vs parent) next to its metrics.
+        Raises ``NotFoundError`` if the experiment has no sealed test metrics yet."""
+        with self._write() as session:
+            row = session.get(TestMetricsRow, experiment_id)
+            if row is None:
+                raise NotFoundError(f"experiment {experiment_id} has no sealed test metrics")
+            row.verdict = dict(verdict)
+
     def get_test_metrics(self, experiment_id: int) -> dict[str, Any] | None:
-        """``{"metrics": ..., "segments": ...}`` of the sealed test, or ``None`` if not run."""
+        """``{"metrics", "segments", "verdict"}`` of the sealed test, or ``None`` if not run."""
         with self._read() as session:
             row = session.get(TestMetricsRow, experiment_id)
-            return None if row is None else {"metrics": row.metrics, "segments": row.segments}
+            return None if row is None else {"metrics": row.metrics, "segments": row.segments,
+                                             "verdict": row.verdict}
 
 
 def _filtered(

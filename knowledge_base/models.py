@@ -37,7 +37,9 @@ class PromotionState(str, Enum):
     NONE = "NONE"                     # not (yet) compared with its parent
     SCREENED_OUT = "SCREENED_OUT"     # cheap stage too far below the incumbent
     NOT_BETTER = "NOT_BETTER"         # full stage, but not significantly better
-    PENDING_REVIEW = "PENDING_REVIEW" # significantly better; waits for a person
+    PENDING_REVIEW = "PENDING_REVIEW" # significantly better and confirmed; waits for a person
+    NOT_CONFIRMED = "NOT_CONFIRMED"   # passed validation, failed confirmation (earlier window / seed)
+    SUPERSEDED = "SUPERSEDED"         # compared with a champion that was replaced before approval
     APPROVED = "APPROVED"             # committed as a version
     REJECTED = "REJECTED"             # a reviewer said no
 

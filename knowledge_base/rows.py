@@ -210,6 +210,7 @@ class TestMetricsRow(Base):
     )
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     segments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # revision 0003: the veto check
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -154,7 +154,12 @@ def test_sealed_test_metrics_are_kept_apart(store: Store, agent: str, draft: Dra
     assert store.get_test_metrics(exp.id) is None
     store.set_test_metrics(exp.id, {"ndcg@10": 0.9}, {"cold": {"ndcg@10": 0.5}})
     assert store.get_test_metrics(exp.id) == {
-        "metrics": {"ndcg@10": 0.9}, "segments": {"cold": {"ndcg@10": 0.5}}}
+        "metrics": {"ndcg@10": 0.9}, "segments": {"cold": {"ndcg@10": 0.5}}, "verdict": None}
+    store.set_test_verdict(exp.id, {"vetoed": True, "delta": -0.1})
+    assert store.get_test_metrics(exp.id)["verdict"] == {"vetoed": True, "delta": -0.1}
     assert store.get_experiment(exp.id).metrics == {"ndcg@10": 0.25}  # validation only
+    assert store.get_experiment(exp.id).evidence is None               # the verdict stays sealed
     with pytest.raises(NotFoundError):
         store.set_test_metrics(exp.id + 1, {}, {})
+    with pytest.raises(NotFoundError):
+        store.set_test_verdict(exp.id + 1, {})

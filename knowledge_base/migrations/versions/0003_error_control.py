@@ -1,5 +1,6 @@
 """Online false-discovery control: the stream of promotion tests per subject, and the
-evidence that decided each promotion.
+evidence that decided each promotion; the sealed test's veto verdict (kept with the sealed
+metrics, never on experiments).
 
 Revision ID: 0003
 Revises: 0002
@@ -19,6 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("experiments", sa.Column("evidence", sa.JSON(), nullable=True))
+    op.add_column("test_metrics", sa.Column("verdict", sa.JSON(), nullable=True))
     op.create_table(
         "error_control_tests",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -47,5 +49,7 @@ def downgrade() -> None:
     op.drop_index("uq_error_control_tests_experiment", table_name="error_control_tests")
     op.drop_index("uq_error_control_tests_subject_seq", table_name="error_control_tests")
     op.drop_table("error_control_tests")
+    with op.batch_alter_table("test_metrics") as batch:
+        batch.drop_column("verdict")
     with op.batch_alter_table("experiments") as batch:
         batch.drop_column("evidence")
