@@ -13,14 +13,19 @@ Layout of a workspace folder (default ``./runs``)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from designer.errors import WorkspaceError
 from knowledge_base.engine import safe_url
 
 MARKER = "workspace.json"
+ARCHIVE = "experiments-archive"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,30 @@ class Workspace:
     def experiment_dir(self, experiment_id: int) -> Path:
         return self.experiments_dir / f"{experiment_id:06d}"
 
+    def archive_foreign_experiments(self, newest_id: int | None) -> Path | None:
+        """Move away experiment folders the knowledge base has no row for (ids above
+        ``newest_id``, the newest experiment it holds): after the KB was rebuilt or replaced,
+        new ids start again at 1 and must never reuse a folder with stale artifacts.
+
+        Returns the archive folder ``experiments-archive/<UTC time>/``, or None if nothing
+        was moved. Raises ``WorkspaceError`` if the folders cannot be moved.
+        """
+        if not self.experiments_dir.is_dir():
+            return None
+        foreign = sorted(p for p in self.experiments_dir.iterdir()
+                         if p.name.isdigit() and int(p.name) > (newest_id or 0))
+        if not foreign:
+            return None
+        archive = self.root / ARCHIVE / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            archive.mkdir(parents=True)
+            for folder in foreign:
+                folder.rename(archive / folder.name)
+        except OSError as e:
+            raise _not_writable(self.root, e) from e
+        log.warning("moved %d experiment folder(s) the knowledge base does not know to %s", len(foreign), archive)
+        return archive
+
     @staticmethod
     def default_db_url(root: Path) -> str:
         return f"sqlite:///{(root / 'knowledge.db').resolve()}"
@@ -70,13 +99,16 @@ class Workspace:
         which is only ever read from ``--db``/``AGENTICRS_DB``.
         """
         root = root.resolve()
-        for folder in (root, root / "experiments", root / "cache"):
-            folder.mkdir(parents=True, exist_ok=True)
-        marker = root / MARKER
-        previous = json.loads(marker.read_text()) if marker.exists() else {}
-        url = db_url or os.environ.get("AGENTICRS_DB") or previous.get("db_url") or cls.default_db_url(root)
-        stored = url if safe_url(url) == url else previous.get("db_url", "")
-        marker.write_text(json.dumps({"db_url": stored, "version": 1}, indent=2) + "\n")
+        try:
+            for folder in (root, root / "experiments", root / "cache"):
+                folder.mkdir(parents=True, exist_ok=True)
+            marker = root / MARKER
+            previous = json.loads(marker.read_text()) if marker.exists() else {}
+            url = db_url or os.environ.get("AGENTICRS_DB") or previous.get("db_url") or cls.default_db_url(root)
+            stored = url if safe_url(url) == url else previous.get("db_url", "")
+            marker.write_text(json.dumps({"db_url": stored, "version": 1}, indent=2) + "\n")
+        except OSError as e:
+            raise _not_writable(root, e) from e
         return cls(root=root, db_url=url)
 
     @classmethod
@@ -97,3 +129,11 @@ class Workspace:
                 "pass it with --db or AGENTICRS_DB"
             )
         return cls(root=root, db_url=url)
+
+
+def _not_writable(root: Path, error: OSError) -> WorkspaceError:
+    where = f" ({error.filename})" if error.filename else ""
+    return WorkspaceError(
+        f"cannot write the workspace at {root}: {error.strerror or error}{where}; choose a folder "
+        "you can write with --workspace DIR (or AGENTICRS_WORKSPACE), or free space / fix its permissions"
+    )

@@ -1,6 +1,7 @@
 """Entry point of ``agenticrs``: global options, sub-commands, one-line errors."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -86,10 +87,40 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except SystemExit:
         raise
+    except Exception as e:  # the last line of defence: one line, the traceback only with -v
+        err.print(f"[bold red]error:[/] {unexpected_message(e)}", highlight=False)
+        logging.getLogger(__name__).debug("traceback", exc_info=True)
+        sys.exit(1)
     if code == 130:  # typer turns Ctrl-C into a returned 130 without standalone mode
         err.print("interrupted: what was recorded is kept; run the same command to continue")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def unexpected_message(error: Exception) -> str:
+    """One line for an error no package translated: what happened and what to do next."""
+    if isinstance(error, OSError) and error.errno in NO_SPACE:
+        return (f"no space left on the device{_where(error)}: free some space (old runs' experiments/ "
+                "folders can go), then run the same command again; what was recorded is kept")
+    if isinstance(error, OSError) and error.errno in NOT_WRITABLE:
+        return (f"{error.strerror}{_where(error)}: use a workspace you can write (--workspace DIR) "
+                "or fix the permissions, then run the same command again")
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}{_where(error)}; fix it and run the same command again"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, UnicodeError) or "utf8" in text.lower().replace("-", ""):
+        return (f"cannot read the data: {text}; the file must be UTF-8 text (convert it, "
+                "e.g. with iconv -f latin1 -t utf-8)")
+    return (f"unexpected {type(error).__name__}: {text} (a bug: run again with --verbose for "
+            "the traceback and report it)")
+
+
+def _where(error: OSError) -> str:
+    return f" ({error.filename})" if error.filename else ""
 
 
 def _click_abort() -> tuple[type[Exception], ...]:

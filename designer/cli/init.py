@@ -14,6 +14,7 @@ from designer.cli.services import Options, Services
 from designer.release import Releaser
 from designer.versions import AgentRepository
 from knowledge_base.engine import safe_url
+from knowledge_base.schema import known_revisions
 from knowledge_base.store import Store
 
 
@@ -46,7 +47,11 @@ def init(ctx: typer.Context,
         write_workspace_config(ws.config_file, dataset=dataset,
                                data_dir=str(data_dir.resolve()) if data_dir else None)
     store = Store.open(ws.db_url)
+    if store.revision() not in (None, *known_revisions()):
+        store.check_schema()  # written by a newer agenticrs: says so instead of an alembic trace
     store.upgrade()
+    newest = store.list_experiments(limit=1, newest_first=True)
+    archived = ws.archive_foreign_experiments(newest[0].id if newest else None)
     repo = AgentRepository.init(ws.agents_repo)
     releaser = Releaser(store, repo)
     created = []
@@ -59,10 +64,13 @@ def init(ctx: typer.Context,
             releaser.publish_initial(spec.name, spec.family, params, family.render(params))
             created.append(spec.name)
     summary = {"workspace": str(ws.root), "db": safe_url(ws.db_url), "schema": store.revision(),
-               "agents": [a.name for a in store.list_agents()], "created_agents": created}
+               "agents": [a.name for a in store.list_agents()], "created_agents": created,
+               "archived_experiments": str(archived) if archived else None}
     if json_out:
         emit_json(summary)
     else:
         err.print(f"workspace ready at {ws.root}  (database {summary['db']}, schema {summary['schema']})")
         err.print(f"agents: {', '.join(summary['agents'])}" + (f"  (new: {', '.join(created)})" if created else ""))
+        if archived:
+            err.print(f"moved experiment folders this knowledge base has no record of to {archived}")
         err.print("next: agenticrs design --agent recommender --iterations 10")
