@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox.harness import (InvalidRecommendationsError, Split, eval_users, relevant_matrix,
-                             score_recommendations, validate_recommendations)
+                             require_validation_users, score_recommendations,
+                             validate_recommendations)
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome
 from sandbox.runner import InvalidOutputError, SandboxError, Runner, RunRequest, RunResult, read_recommendations
@@ -72,9 +73,14 @@ class EvaluationResult(BaseModel):
 
 
 class Evaluator:
-    """Runs candidates against one fixed split through a ``Runner``."""
+    """Runs candidates against one fixed split through a ``Runner``.
+
+    Raises ``SplitTooSmallError`` (a ``DatasetError``) at construction when the split has
+    no validation user: nothing could ever be scored or compared on it.
+    """
 
     def __init__(self, runner: Runner, split: Split, cache_dir: Path):
+        require_validation_users(split)
         self.runner, self.split = runner, split
         self.cache_dir = Path(cache_dir)
         self._seen_cache: dict[str, Any] = {}
@@ -127,7 +133,7 @@ class Evaluator:
 
     def _users(self, job: EvaluationJob) -> np.ndarray:
         users = eval_users(self.split, _PARTS[job.stage][1])
-        if job.user_fraction < 1.0:
+        if job.user_fraction < 1.0 and len(users):
             rng = np.random.default_rng(job.seed)
             size = max(1, int(round(job.user_fraction * len(users))))
             users = np.sort(rng.choice(users, size=size, replace=False))

@@ -33,7 +33,8 @@ import numpy as np
 
 from sandbox.harness.data import DatasetError, Interactions
 
-__all__ = ["PROTOCOL_VERSION", "SPLIT_METHODS", "Split", "holdout_size", "split_interactions"]
+__all__ = ["MIN_USER_INTERACTIONS", "PROTOCOL_VERSION", "SPLIT_METHODS", "Split", "SplitTooSmallError",
+           "holdout_size", "require_validation_users", "split_interactions"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,16 @@ PROTOCOL_VERSION = "1"
 SPLIT_METHODS = ("user_temporal", "global_temporal")
 TRAIN, VALIDATION, TEST = 0, 1, 2
 PARTS = ("train", "validation", "test", "confirm_train", "confirm")
+MIN_USER_INTERACTIONS = 3   # user_temporal: one each for train, validation and test
+MIN_ROWS = 3                # global_temporal: 80/10/10 rounded half up leaves validation empty below
+
+
+class SplitTooSmallError(DatasetError):
+    """The data set is too small for its split: no user to evaluate on validation.
+
+    The message names the minimum and what to do; callers (``agenticrs evaluate`` and
+    ``design``) report it as one line.
+    """
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +95,29 @@ class Split:
         if name not in PARTS:
             raise DatasetError(f"unknown split part {name!r}; use one of {', '.join(PARTS)}")
         return getattr(self, name)
+
+
+def require_validation_users(split: Split) -> None:
+    """Raise ``SplitTooSmallError`` unless the validation part has at least one user.
+
+    ``user_temporal`` evaluates a user only from ``MIN_USER_INTERACTIONS`` (3)
+    interactions on; ``global_temporal`` needs ``MIN_ROWS`` (3) interactions in all.
+    """
+    if len(split.validation):
+        return
+    data = split.data
+    label = data.name or "the data set"
+    size = f"{data.n_users} users, {len(data)} interactions"
+    if split.method == "user_temporal":
+        most = int(data.user_counts().max()) if len(data) else 0
+        raise SplitTooSmallError(
+            f"{label} is too small for the user_temporal split ({size}): a user is evaluated "
+            f"only with at least {MIN_USER_INTERACTIONS} interactions (train, validation, test), "
+            f"and the most active user here has {most}. Use data where users have "
+            f"{MIN_USER_INTERACTIONS} or more interactions, or --split global_temporal")
+    raise SplitTooSmallError(
+        f"{label} is too small for the {split.method} split ({size}): it needs at least "
+        f"{MIN_ROWS} interactions so that validation is not empty; use a larger data set")
 
 
 def split_interactions(data: Interactions, method: str = "user_temporal",
