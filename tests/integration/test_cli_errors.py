@@ -52,27 +52,26 @@ def in_private_mounts(script: str, tmp_path: Path, **env: str) -> subprocess.Com
                           timeout=300, env=full)
 
 
-@needs_mounts
-def test_a_full_disk_is_one_line_saying_to_free_space(tmp_path):
-    result = in_private_mounts(
-        'mkdir -p "$T/ws" && mount -t tmpfs -o size=16m tmpfs "$T/ws" '
-        '&& "$A" --workspace "$T/ws" init >/dev/null 2>&1 '
-        '&& (dd if=/dev/zero of="$T/ws/filler" bs=64k >/dev/null 2>&1; true) '
-        '&& exec "$A" --workspace "$T/ws" design --agent recommender --iterations 1 ' + " ".join(TINY),
-        tmp_path)
-    one_line_error(result, "disk is full", "run the same command again", after_progress=True)
+FULL_DISKS = {
+    # the knowledge base cannot grow (SQLite says "disk I/O error" or "disk is full")
+    "workspace": ('mkdir -p "$T/ws" && mount -t tmpfs -o size=16m tmpfs "$T/ws" '
+                  '&& "$A" --workspace "$T/ws" init >/dev/null 2>&1 && FILL="$T/ws"', "disk is full"),
+    # the knowledge base has room, the experiment folders do not (the ENOSPC of issue 13)
+    "experiments": ('"$A" --workspace "$T/ws" init >/dev/null 2>&1 '
+                    '&& mount -t tmpfs -o size=256k tmpfs "$T/ws/experiments" && FILL="$T/ws/experiments"',
+                    "no space left"),
+}
 
 
 @needs_mounts
-def test_a_full_experiments_disk_during_design_is_one_line(tmp_path):
-    """The knowledge base has room, the experiment folders do not (the ENOSPC of issue 13)."""
+@pytest.mark.parametrize("full", sorted(FULL_DISKS))
+def test_a_full_disk_during_design_is_one_line_saying_to_free_space(tmp_path, full):
+    setup, needle = FULL_DISKS[full]
     result = in_private_mounts(
-        '"$A" --workspace "$T/ws" init >/dev/null 2>&1 '
-        '&& mount -t tmpfs -o size=256k tmpfs "$T/ws/experiments" '
-        '&& (dd if=/dev/zero of="$T/ws/experiments/filler" bs=4k >/dev/null 2>&1; true) '
+        setup + ' && (dd if=/dev/zero of="$FILL/filler" bs=4k >/dev/null 2>&1; true) '
         '&& exec "$A" --workspace "$T/ws" design --agent recommender --iterations 1 ' + " ".join(TINY),
         tmp_path)
-    one_line_error(result, "no space left", "run the same command again", after_progress=True)
+    one_line_error(result, needle, "run the same command again", after_progress=True)
 
 
 @needs_mounts
