@@ -137,7 +137,8 @@ class JudgingMixin:
 
     def _candidate_of(self, exp: Experiment) -> Candidate:
         kind = ProposalKind(exp.proposal.get("kind", ProposalKind.PARAMS.value))
-        proposal = Proposal(proposer=exp.proposer, kind=kind, family=exp.family, params=exp.params,
+        proposal = Proposal(proposer=exp.proposer, kind=kind, family=exp.proposal.get("base_family", exp.family),
+                            params=exp.params,
                             rationale=exp.proposal.get("rationale", ""))
         return Candidate(proposal=proposal, code=self.store.get_code(exp.code_hash), params=dict(exp.params))
 
@@ -193,7 +194,7 @@ class JudgingMixin:
         if path.is_file() and self.store.get_test_metrics(exp.id) is not None:
             with np.load(path) as z:
                 return z["users"], z["rewards"]
-        family = self.families.get(exp.family or "")
+        family = self.families.get(exp.proposal.get("base_family") or exp.family or "")
         job = EvaluationJob(code=self.store.get_code(exp.code_hash), params=exp.params, stage="test",
                             k=self.settings.k, seed=self.settings.seed, limits=self._limits(family),
                             inner_reward=self.agent.inner_reward)

@@ -294,8 +294,9 @@ class DesignLoop(JudgingMixin):
     def _start(self, candidate, incumbent, stage, parent_experiment, version) -> Experiment:
         p = candidate.proposal
         self.store.put_code(candidate.content_hash, candidate.code)
+        code = p.kind is ProposalKind.CODE   # LLM-written modules are family `custom` in history
         proposal = {"kind": p.kind.value, "rationale": p.rationale, "model": p.model, "ask": p.ask,
-                    "meta": p.meta, "auto_approve": self.auto_approve,
+                    "meta": p.meta, "auto_approve": self.auto_approve, "base_family": p.family,
                     "incumbent_experiment": incumbent.experiment.id if incumbent else None}
         parent_version = version or (incumbent.version if incumbent else None)
         draft = ExperimentDraft(
@@ -303,7 +304,8 @@ class DesignLoop(JudgingMixin):
             parent_version_id=parent_version.id if parent_version else None,
             parent_experiment_id=parent_experiment.id if parent_experiment else
             (incumbent.experiment.id if incumbent else None),
-            proposer=p.proposer, proposal=proposal, family=p.family, params=candidate.params,
+            proposer=p.proposer, proposal=proposal, family="custom" if code else p.family,
+            params=candidate.params,
             code_hash=candidate.content_hash, dataset_key=self.dataset_key, stage=stage)
         exp = self.store.start_experiment(draft)
         folder = self.workspace.experiment_dir(exp.id)

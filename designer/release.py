@@ -54,7 +54,7 @@ class Releaser:
         test = self.store.get_test_metrics(exp.id) or {}
         return {
             "agent": exp.agent_name, "family": version_family(exp), "params": exp.params,
-            "base_family": exp.family,
+            "base_family": exp.proposal.get("base_family", exp.family),
             "parent_version": parent.number if parent else None,
             "experiment_id": exp.id, "dataset": exp.dataset_key, "proposer": exp.proposer,
             "model": exp.proposal.get("model"), "rationale": exp.proposal.get("rationale", ""),

@@ -105,3 +105,20 @@ def test_per_test_control_reproduces_the_first_wave_gate(store, releaser, famili
     _run(store, releaser, families, loose, workspace, by_family)
     exp = _full(store)
     assert exp.evidence["validation"]["alpha"] == 0.05 and "confirmation" not in exp.evidence
+
+
+def test_llm_written_code_is_family_custom_in_history(store, releaser, families, settings, workspace):
+    from designer.proposal import Proposal, ProposalKind
+
+    class CodeProposer:
+        name = "llm"
+
+        def propose(self, context):
+            code = families["ease"].render(families["ease"].defaults()) + "\n# rewritten by a model\n"
+            return Proposal(proposer="llm", kind=ProposalKind.CODE, family=context.parent_family, code=code)
+    loop = make_loop(store, releaser, families, settings, workspace, FakeExecutor(by_family), proposer=CodeProposer())
+    loop.run(iterations=1)
+    [exp] = [e for e in store.list_experiments(agent_name="recommender", stage="full") if e.proposer == "llm"]
+    assert exp.family == "custom" and exp.proposal["base_family"] == "popularity"
+    assert exp.promotion is PromotionState.APPROVED
+    assert store.champion("recommender").family == "custom"
