@@ -8,12 +8,16 @@ file), ``inputs`` (folder with train.npz and users.npy), ``output`` (writable fo
 ``threads`` and ``report_fd``.
 
 Protocol with the parent, over the inherited pipe ``report_fd`` (one JSON object a line):
-first ``{"event": "start", "pid": P}``, then from the same pid either
+first ``{"event": "start", "pid": P}``, then ``{"event": "phase", "phase": "fit"}`` right
+before ``fit()`` and ``{"event": "phase", "phase": "recommend"}`` right before
+``recommend()`` (the parent stamps their arrival with its own clock), then from the same
+pid either
 ``{"event": "ok", "fit_seconds": .., "recommend_seconds": ..}`` (exit 0) or
 ``{"event": "error", "phase": .., "error_type": .., "message": .., "errno": ..,
 "traceback": ..}`` (exit 1, traceback also on stderr). The candidate runs in this very
 process and CAN forge these lines (timings, error types); the parent measures wall time,
-CPU time and memory itself and trusts only those.
+CPU time, memory and the phase durations itself and keeps the timings of the ``ok`` line
+as advisory only.
 """
 import json
 import os
@@ -24,13 +28,16 @@ import traceback
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _TAIL = 4000
+# Bound before any candidate code runs: patching os.write, json.dumps or time.perf_counter
+# later changes nothing here (the parent's own clocks are what counts anyway).
+_write, _dumps, _clock = os.write, json.dumps, time.perf_counter
 
 
 def _report(fd, **fields):
     if fd is None:
         return
     try:
-        os.write(fd, (json.dumps(fields, default=str) + "\n").encode())
+        _write(fd, (_dumps(fields, default=str) + "\n").encode())
     except OSError:
         pass  # the candidate may have closed the pipe; the parent copes
 
@@ -84,7 +91,7 @@ def _save(output, recs):
         np.save(f, arr, allow_pickle=False)
 
 
-def _run(spec, n_threads, state):
+def _run(spec, n_threads, state, fd=None):
     state["phase"] = "setup"
     import random
 
@@ -105,15 +112,17 @@ def _run(spec, n_threads, state):
     agent = module.Agent(**config.get("params", {}))
     state["phase"] = "fit"
     _torch_threads(n_threads, seed)
-    start = time.perf_counter()
+    _report(fd, event="phase", phase="fit")
+    start = _clock()
     agent.fit(train)
-    state["fit_seconds"] = time.perf_counter() - start
+    state["fit_seconds"] = _clock() - start
     state["phase"] = "recommend"
     if "torch" in sys.modules and sys.modules["torch"].get_num_threads() != n_threads:
         sys.modules["torch"].set_num_threads(n_threads)  # torch imported lazily in fit()
-    start = time.perf_counter()
+    _report(fd, event="phase", phase="recommend")
+    start = _clock()
     recs = agent.recommend(users, int(config["k"]))
-    state["recommend_seconds"] = time.perf_counter() - start
+    state["recommend_seconds"] = _clock() - start
     state["phase"] = "output"
     _save(spec["output"], recs)
 
@@ -135,7 +144,7 @@ def main(argv):
     _report(fd, event="start", pid=os.getpid())
     state = {"phase": "setup"}
     try:
-        _run(spec, n_threads, state)
+        _run(spec, n_threads, state, fd)
     except BaseException as exc:  # noqa: BLE001 - SystemExit from a candidate is a failure too
         tb = traceback.format_exc()
         _report(fd, event="error", pid=os.getpid(), phase=state["phase"],

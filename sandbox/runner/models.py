@@ -75,11 +75,15 @@ class RunResult(BaseModel):
     """What happened in one run, as data.
 
     ``outcome`` COMPLETED implies ``output/recommendations.npy`` passed
-    ``read_recommendations``. ``wall_seconds``, ``cpu_seconds`` and ``peak_memory_mb`` are
-    measured by the parent and cannot be forged; ``fit_seconds``/``recommend_seconds``,
-    ``error_type`` and ``traceback_tail`` are reported by code inside the sandbox and
-    *can* be forged by the candidate. ``exit_code`` is negative (-signal) when the
-    candidate was killed by a signal.
+    ``read_recommendations``. Measured by the parent, with its own clocks, and not
+    forgeable: ``wall_seconds`` (spawn to reaping), ``cpu_seconds`` (cgroup, else
+    rusage), ``peak_memory_mb``, and ``fit_seconds``/``recommend_seconds`` (between the
+    arrivals of the entry's phase announcements and the reaping; a candidate can at most
+    shift time between the two, both stay in [0, wall]; see ``sandbox.runner.timing``).
+    Reported by code inside the sandbox, so forgeable and advisory only:
+    ``reported_fit_seconds``/``reported_recommend_seconds`` (None when impossible:
+    negative, non-finite, above the wall time), ``error_type`` and ``traceback_tail``.
+    ``exit_code`` is negative (-signal) when the candidate was killed by a signal.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -97,6 +101,8 @@ class RunResult(BaseModel):
     traceback_tail: str
     fit_seconds: float | None
     recommend_seconds: float | None
+    reported_fit_seconds: float | None = None
+    reported_recommend_seconds: float | None = None
 
 
 @runtime_checkable

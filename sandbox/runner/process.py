@@ -13,7 +13,7 @@ from typing import Callable
 from sandbox.limits import Limits
 from sandbox.runner.errors import SandboxSetupError
 from sandbox.runner.launch import Launch
-from sandbox.runner.logs import TailReader
+from sandbox.runner.logs import ReportReader, TailReader
 
 _REPORT_BYTES = 64 * 1024
 _CPU_POLL_SECONDS = 0.25
@@ -21,7 +21,11 @@ _CPU_POLL_SECONDS = 0.25
 
 @dataclass
 class Execution:
-    """What the parent observed. ``returncode`` follows Popen (-N for signal N)."""
+    """What the parent observed. ``returncode`` follows Popen (-N for signal N).
+
+    ``marks``: phase name -> seconds from the spawn to the arrival of the entry's first
+    ``phase`` line for it, on the parent's clock (``wall_seconds`` ends at the reaping).
+    """
 
     returncode: int
     wall_seconds: float
@@ -33,6 +37,7 @@ class Execution:
     stderr: str = ""
     reports: list[dict] = field(default_factory=list)
     readers_drained: bool = True
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 def _spawn(launch: Launch, out_w: int, err_w: int, rep_w: int) -> subprocess.Popen:
@@ -102,7 +107,7 @@ def execute(build: Callable[[int], Launch], limits: Limits, *, kill_group: Calla
     proc = _spawn(launch, pipes[0][1], pipes[1][1], report_w)
     readers = [TailReader(pipes[0][0], limits.log_bytes, "stdout"),
                TailReader(pipes[1][0], limits.log_bytes, "stderr"),
-               TailReader(pipes[2][0], _REPORT_BYTES, "report")]
+               ReportReader(pipes[2][0], _REPORT_BYTES, "report")]
     timed_out, cpu_exceeded = _watch(proc.pid, limits, cpu_usage)
     if timed_out or cpu_exceeded:
         kill_group(proc.pid)
@@ -116,7 +121,8 @@ def execute(build: Callable[[int], Launch], limits: Limits, *, kill_group: Calla
                      rusage_cpu=usage.ru_utime + usage.ru_stime,
                      rusage_maxrss_mb=usage.ru_maxrss / 1024, timed_out=timed_out,
                      cpu_exceeded=cpu_exceeded, stdout=readers[0].text(), stderr=readers[1].text(),
-                     reports=_parse_reports(readers[2].tail()), readers_drained=drained)
+                     reports=_parse_reports(readers[2].tail()), readers_drained=drained,
+                     marks={k: t - start for k, t in dict(readers[2].marks).items()})
 
 
 def killpg_quietly(pgid: int) -> None:

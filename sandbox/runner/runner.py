@@ -26,6 +26,7 @@ from sandbox.runner.models import IsolationTier, RunRequest, RunResult
 from sandbox.runner.output import (RECOMMENDATIONS, copy_expected, read_recommendations,
                                    recommendations_cap, scan_output)
 from sandbox.runner.process import Execution, execute, kill_by_environ, killpg_quietly
+from sandbox.runner.timing import phase_seconds, plausible
 from sandbox.runner.staging import discard, output_tmpfs, readonly_view, slot_lock, stale_runs
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ class SandboxRunner:
     def _result(self, exe: Execution, verdict: Verdict, stats: GroupStats | None) -> RunResult:
         report = final_report(exe.reports) or {}
         sig = exit_signal(exe.returncode, self.tier is not IsolationTier.C)
+        fit, recommend = phase_seconds(exe.marks, exe.wall_seconds, verdict.outcome is Outcome.COMPLETED)
         return RunResult(
             outcome=verdict.outcome, exit_code=-sig if sig else exe.returncode,
             wall_seconds=exe.wall_seconds,
@@ -180,12 +182,15 @@ class SandboxRunner:
                             else exe.rusage_maxrss_mb),
             tier=self.tier, stdout_tail=exe.stdout, stderr_tail=exe.stderr,
             error_type=verdict.error_type, message=verdict.message,
-            traceback_tail=verdict.traceback, fit_seconds=_float(report.get("fit_seconds")),
-            recommend_seconds=_float(report.get("recommend_seconds")))
+            traceback_tail=verdict.traceback, fit_seconds=fit, recommend_seconds=recommend,
+            reported_fit_seconds=_advisory(report, "fit_seconds", exe.wall_seconds),
+            reported_recommend_seconds=_advisory(report, "recommend_seconds", exe.wall_seconds))
 
 
-def _float(value) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
+def _advisory(report: dict, key: str, wall: float) -> float | None:
+    """The entry's own claim for ``key``, dropped (and logged) when it is impossible."""
+    value = report.get(key)
+    checked = plausible(value, wall)
+    if value is not None and checked is None:
+        logger.warning("sandbox entry reported an impossible %s=%r (wall %.3f s): ignored", key, value, wall)
+    return checked

@@ -250,3 +250,26 @@ def test_deep_directory_tree_in_the_output_is_invalid_output(tier, workspace):
     if tier is A:
         assert list(output.iterdir()) == []
     assert_clean(run_id, tier)
+
+
+@ALL
+def test_forged_timings_are_replaced_by_the_parents_clocks(tier, workspace):
+    # The candidate patches time.perf_counter, reports fit -3223 s and a 0 s recommend()
+    # that sleeps 0.3 s, and silences the entry's true report line.
+    result, _, run_id = run(tier, workspace, mode="forge_time")
+    assert result.outcome is Outcome.COMPLETED, result.message + result.stderr_tail[-300:]
+    assert 0.0 <= result.fit_seconds < 5.0
+    assert 0.3 <= result.recommend_seconds < 5.0
+    assert result.fit_seconds + result.recommend_seconds <= result.wall_seconds
+    assert result.reported_fit_seconds is None  # impossible: rejected
+    assert result.reported_recommend_seconds == 0.0  # plausible, kept, but only advisory
+    assert result.cpu_seconds is not None and result.cpu_seconds < result.wall_seconds * 2 + 1
+    assert_clean(run_id, tier)
+
+
+@ALL
+def test_measured_phase_timings_agree_with_an_honest_candidate(tier, workspace):
+    result, _, _ = run(tier, workspace, mode="none", slow_recommend=0.2)
+    assert result.outcome is Outcome.COMPLETED, result.message
+    assert abs(result.recommend_seconds - result.reported_recommend_seconds) < 0.1
+    assert abs(result.fit_seconds - result.reported_fit_seconds) < 0.1

@@ -238,10 +238,18 @@ def m_deeptree(p):
 
 
 def m_forge_time(p):
-    """Patch the entry's clock: fit_seconds -3223, recommend() taking 0 s (it sleeps 0.3 s)."""
+    """Forge the timings: patch the clock, then (in recommend) report fit_seconds -3223 and a
+    0 s recommend() that really sleeps 0.3 s, and silence the entry's own report."""
     real = time.perf_counter
     time.perf_counter = lambda: real() - 3223.0
-    p["slow_recommend"] = 0.3
+    p["slow_recommend"], p["forge"] = 0.3, True
+
+
+def _forge_report():
+    fd = json.loads(sys.argv[1])["report_fd"]
+    os.write(fd, (json.dumps({"event": "ok", "pid": os.getpid(), "fit_seconds": -3223.0,
+                              "recommend_seconds": 0.0}) + "\n").encode())
+    os.dup2(os.open("/dev/null", os.O_WRONLY), fd)  # the entry's true line goes nowhere
 
 
 def m_observe_threads(p):
@@ -271,10 +279,11 @@ class Agent:
         self.pop = np.bincount(train.item, minlength=train.n_items).astype(float)
 
     def recommend(self, users, k):
-        if self.params.get("slow_recommend"):
-            frozen = time.perf_counter()  # == the entry's start, to the microsecond
+        if self.params.get("forge"):
+            frozen = time.perf_counter()
             time.perf_counter = lambda: frozen
-            time.sleep(self.params["slow_recommend"])
+            _forge_report()
+        time.sleep(self.params.get("slow_recommend", 0))
         if self.params.get("mode") == "observe_threads":
             record(self.params, torch_threads=_torch_threads(),
                    env={k: v for k, v in os.environ.items() if "THREADS" in k or k.startswith("AGENTICRS")})
