@@ -9,6 +9,7 @@ member and waits until it is empty; ``remove`` deletes the directories.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import time
@@ -102,16 +103,37 @@ class RunCgroup:
         self.version = version
 
     @classmethod
-    def create(cls, run_id: str, limits: Limits) -> "RunCgroup":
-        """Create and configure the run's groups; raises ``SandboxSetupError``."""
+    def create(cls, run_id: str, limits: Limits, record: Path | None = None) -> "RunCgroup":
+        """Create and configure the run's groups; raises ``SandboxSetupError``.
+
+        ``record``: a file where the absolute directories are written *before* they are
+        created, so that a sweeper finds them even from another cgroup than ours (the
+        paths hang below the creator's own cgroup) after this process died.
+        """
         v1, v2 = _mounts()
         own = _own_paths()
         if _v2_usable(v2):
-            return cls._create_v2(v2, own.get("", "/"), run_id, limits)
+            return cls._create_v2(v2, own.get("", "/"), run_id, limits, record)
         group = cls._v1_dirs(v1, own, run_id)
+        if record is not None:
+            group.save(record)
         group._mkdirs()
         group._limit_v1(limits)
         return group
+
+    def save(self, record: Path) -> None:
+        """Write the directories to ``record`` (JSON), for ``from_record``."""
+        record.write_text(json.dumps({"version": self.version,
+                                      "dirs": {k: str(v) for k, v in self.dirs.items()}}))
+
+    @classmethod
+    def from_record(cls, record: Path) -> "RunCgroup | None":
+        """The groups named in ``record``, or None when it is unreadable."""
+        try:
+            data = json.loads(record.read_text())
+            return cls({k: Path(v) for k, v in data["dirs"].items()}, int(data["version"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     @classmethod
     def existing(cls, run_id: str) -> "RunCgroup":
@@ -134,7 +156,7 @@ class RunCgroup:
         return cls(dirs, 1)
 
     @classmethod
-    def _create_v2(cls, v2, own: str, run_id: str, limits: Limits) -> "RunCgroup":
+    def _create_v2(cls, v2, own: str, run_id: str, limits: Limits, record: Path | None) -> "RunCgroup":
         base = _join(*v2, own)
         # A v2 group with processes cannot delegate controllers: fall back to the root.
         for parent in (base, v2[0]):
@@ -148,6 +170,8 @@ class RunCgroup:
         else:
             raise SandboxSetupError(f"cannot delegate cgroup v2 controllers below {base}")
         group = cls({"unified": parent / _PARENT / run_id}, 2)
+        if record is not None:
+            group.save(record)
         group._mkdirs()
         d = group.dirs["unified"]
         _write(d / "memory.max", limits.memory_mb * 2**20)

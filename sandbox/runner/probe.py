@@ -140,6 +140,9 @@ def make_runner(*, allow_insecure: bool = False, force_tier: IsolationTier | Non
         logger.warning("sandbox degraded to tier %s%s: %s", tier.value,
                        "" if tier.secure else " (INSECURE)", "; ".join(reasons))
     chosen = _choose_python(tier, python)
-    return SandboxRunner(tier, slot=slot, python=chosen, python_paths=python_paths(chosen))
+    runner = SandboxRunner(tier, slot=slot, python=chosen, python_paths=python_paths(chosen))
+    if tier is IsolationTier.A:
+        runner.sweep_leftovers()  # what processes killed earlier left, on any idle slot
+    return runner
 
 

@@ -27,7 +27,8 @@ from sandbox.runner.output import (RECOMMENDATIONS, copy_expected, read_recommen
                                    recommendations_cap, scan_output)
 from sandbox.runner.process import Execution, execute, kill_by_environ, killpg_quietly
 from sandbox.runner.timing import phase_seconds, plausible
-from sandbox.runner.staging import discard, output_tmpfs, readonly_view, slot_lock, stale_runs
+from sandbox.runner.staging import (cgroup_record, discard, idle_slot, output_tmpfs, readonly_view,
+                                    slot_lock, stale_runs)
 
 logger = logging.getLogger(__name__)
 UID_BASE = int(os.environ.get("AGENTICRS_SANDBOX_UID_BASE", "61000"))
@@ -86,6 +87,8 @@ class SandboxRunner:
             if out_dir != request.output and verdict.outcome is Outcome.COMPLETED:
                 copy_expected(out_dir, request.output, RECOMMENDATIONS,
                               recommendations_cap(n_rows, int(request.config["k"])))
+        if self.tier is IsolationTier.A:
+            self.sweep_leftovers()
         return self._result(exe, verdict, stats)
 
     # --- steps --------------------------------------------------------------------
@@ -95,26 +98,55 @@ class SandboxRunner:
         if self.tier is not IsolationTier.A:
             return request.inputs, request.output, None
         stack.enter_context(slot_lock(self.slot))
-        self._sweep_stale()
+        self.sweep_leftovers(held=self.slot)
         in_dir = stack.enter_context(readonly_view(self.slot, request.inputs.resolve(), run_id))
         out_dir = stack.enter_context(output_tmpfs(self.slot, run_id, request.limits.output_mb, self.uid))
-        cgroup = RunCgroup.create(run_id, request.limits)
-        stack.callback(self._remove_cgroup, cgroup)
+        record = cgroup_record(self.slot, run_id)
+        cgroup = RunCgroup.create(run_id, request.limits, record=record)
+        stack.callback(self._drop_cgroup, cgroup, record)
         return in_dir, out_dir, cgroup
 
-    def _sweep_stale(self) -> None:
-        """Kill and remove what a crashed earlier run of this slot left behind."""
-        for run_id, paths in stale_runs(self.slot).items():
-            logger.warning("sweeping leftovers of crashed sandbox run %s: %s", run_id, paths)
-            self._remove_cgroup(RunCgroup.existing(run_id))
-            for path in paths:
+    def sweep_leftovers(self, held: int | None = None) -> None:
+        """Kill and remove what crashed runs of *any* idle slot left (tier A; needs root).
+
+        Called at the start of every run (``held``: the slot whose lock we hold) and at
+        its end. A slot whose lock a live run holds is skipped; a crashed run's cgroup is
+        found through its record, wherever the crashed parent's own cgroup was.
+        """
+        by_slot: dict[int, dict[str, list[Path]]] = {}
+        for (slot, run_id), paths in stale_runs().items():
+            by_slot.setdefault(slot, {})[run_id] = paths
+        for slot, runs in sorted(by_slot.items()):
+            with contextlib.ExitStack() as stack:
+                if slot != held and not stack.enter_context(idle_slot(slot)):
+                    continue
+                for run_id, paths in runs.items():
+                    self._sweep_run(run_id, paths)
+
+    def _sweep_run(self, run_id: str, paths: list[Path]) -> None:
+        logger.warning("sweeping leftovers of crashed sandbox run %s: %s", run_id, [str(p) for p in paths])
+        records = [p for p in paths if p.name.startswith("cg-")]
+        groups = [g for g in map(RunCgroup.from_record, records) if g is not None]
+        if not groups:  # no (readable) record: the groups below our own cgroup
+            groups = [RunCgroup.existing(run_id)]
+        if all([self._remove_cgroup(g) for g in groups]):
+            for record in records:
+                record.unlink(missing_ok=True)
+        for path in paths:
+            if path not in records:
                 discard(path)
 
+    def _drop_cgroup(self, cgroup: RunCgroup, record: Path) -> None:
+        if self._remove_cgroup(cgroup):
+            record.unlink(missing_ok=True)
+
     @staticmethod
-    def _remove_cgroup(cgroup: RunCgroup) -> None:
+    def _remove_cgroup(cgroup: RunCgroup) -> bool:
         if not (cgroup.kill_all() and cgroup.remove()):
             logger.error("cgroup %s could not be emptied/removed; processes may survive",
                          cgroup.unique_dirs())
+            return False
+        return True
 
     def _launch(self, request: RunRequest, run_id: str, dirs: tuple[Path, Path],
                 cgroup: RunCgroup | None, report_fd: int) -> Launch:

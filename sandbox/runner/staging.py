@@ -96,19 +96,40 @@ def readonly_view(slot: int, source: Path, run_id: str) -> Iterator[Path]:
         target.rmdir()
 
 
-def stale_runs(slot: int) -> dict[str, list[Path]]:
-    """run id -> staging folders left by a crashed run of ``slot`` (call with the slot lock).
+def cgroup_record(slot: int, run_id: str) -> Path:
+    """Where a run of ``slot`` records its cgroup directories (see ``RunCgroup.create``)."""
+    return _state_dir() / f"cg-{slot}.{run_id}.json"
 
-    Runs of one slot never overlap, so anything of the slot found while holding its
-    lock belongs to a parent that died (SIGKILL, OOM) before cleaning up.
+
+def stale_runs() -> dict[tuple[int, str], list[Path]]:
+    """(slot, run id) -> what runs of every slot left in the state folder.
+
+    Staging folders (``in-``/``out-``) and cgroup records (``cg-``). Only a slot whose lock
+    is held (``slot_lock``, or ``idle_slot`` yielding True) may be swept: runs of one slot
+    never overlap, so what is found then belongs to a parent that died (SIGKILL, OOM).
     """
-    found: dict[str, list[Path]] = {}
+    found: dict[tuple[int, str], list[Path]] = {}
     for path in _state_dir().iterdir():
         kind, _, rest = path.name.partition("-")
         slot_str, _, tail = rest.partition(".")
-        if kind in ("in", "out") and slot_str == str(slot) and "." in tail:
-            found.setdefault(tail.rsplit(".", 1)[0], []).append(path)
+        if kind in ("in", "out", "cg") and slot_str.isdigit() and "." in tail:
+            found.setdefault((int(slot_str), tail.rsplit(".", 1)[0]), []).append(path)
     return found
+
+
+@contextlib.contextmanager
+def idle_slot(slot: int) -> Iterator[bool]:
+    """Take the lock of ``slot`` without waiting; yields False when a live run holds it."""
+    fd = os.open(_state_dir() / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def discard(path: Path) -> bool:
