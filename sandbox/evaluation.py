@@ -109,7 +109,7 @@ class Evaluator:
         except (InvalidOutputError, InvalidRecommendationsError) as e:
             return _failed(run, Outcome.INVALID_OUTPUT, str(e))
         report = score_recommendations(recs, relevant_matrix(target, users), users=users,
-                                       train=fit_data, k=job.k)
+                                       train=fit_data, k=job.k, check_seen=False)  # checked above
         rewards = per_user_reward(report, job.inner_reward)
         return EvaluationResult(
             outcome=Outcome.COMPLETED, tier=run.tier.value, metrics={**report.summary, **_costs(run, len(users))},

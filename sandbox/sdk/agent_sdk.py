@@ -214,14 +214,14 @@ def _topk_unseen_block(scores: np.ndarray, seen: sp.csr_matrix, users: np.ndarra
 def item_gram(X: sp.spmatrix, columns: int | None = None) -> np.ndarray:
     """Dense float64 ``X' X`` (items x items) of a users x items sparse matrix.
 
-    Computed ``columns`` items at a time (default: ~``BLOCK_BYTES`` of sparse product, at
-    most n/8 columns, per block), so the peak is the result plus one block, not a dense-ish sparse product
-    (at 10k items ``(X.T @ X).toarray()`` holds both a ~1.3 GB sparse and the dense copy).
+    Computed ``columns`` items at a time (default: an eighth of them), so the peak is the
+    result plus at most ~0.3 of it, not a dense-ish sparse product plus its dense copy (at
+    10.7k items ``(X.T @ X).toarray()`` holds a ~1.3 GB sparse matrix and 0.9 GB dense).
     """
     X = sp.csr_matrix(X, dtype=np.float64)
     n = X.shape[1]
     # ~BLOCK_BYTES of sparse product per block, and never more than an eighth of the result
-    step = int(columns) if columns else max(1, min(BLOCK_BYTES // max(1, 12 * n), -(-n // 8)))
+    step = int(columns) if columns else max(1, -(-n // 8))
     left, right = X.T.tocsr(), X.tocsc()
     out = np.empty((n, n), dtype=np.float64)
     for start in range(0, n, step):
@@ -229,12 +229,14 @@ def item_gram(X: sp.spmatrix, columns: int | None = None) -> np.ndarray:
     return out
 
 
-def ease_weights(X: sp.spmatrix, l2: float) -> np.ndarray:
+def ease_weights(X: sp.spmatrix, l2: float, dtype=np.float64) -> np.ndarray:
     """Closed-form EASE weights ``B = -P / diag(P)``, ``P = (X'X + l2 I)^-1``, ``diag(B) = 0``.
 
-    Memory: one dense ``n_items x n_items`` float64 matrix (8 n^2 bytes: 0.9 GB at 10.7k
-    items) plus one block, as the Cholesky inverse runs in place; time ~ n^3 / (BLAS
-    flop rate), about 30 s at 10.7k items on 2 cores. Raises ``numpy.linalg.LinAlgError``
+    Solved in float64 and returned as ``dtype``. Memory: one dense ``n_items x n_items``
+    float64 matrix (8 n^2 bytes: 0.9 GB at 10.7k items) plus one block, as the Cholesky
+    inverse runs in place (``dtype=np.float32`` adds the half-size copy, and halves the
+    time of scoring ``X[users] @ B`` with a float32 ``X``, which is memory-bound); time
+    ~ n^3 / (BLAS flop rate), about 30 s at 10.7k items on 2 cores. Raises ``numpy.linalg.LinAlgError``
     if ``X'X + l2 I`` is not positive definite (``l2 <= 0`` on a rank-deficient ``X``).
     """
     from scipy.linalg import lapack
@@ -252,7 +254,7 @@ def ease_weights(X: sp.spmatrix, l2: float) -> np.ndarray:
     _symmetrize_upper(P)
     P /= -np.diag(P).copy()
     np.fill_diagonal(P, 0.0)
-    return P
+    return P if np.dtype(dtype) == P.dtype else P.astype(dtype)
 
 
 def _symmetrize_upper(A: np.ndarray) -> None:

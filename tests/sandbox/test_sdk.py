@@ -126,3 +126,10 @@ def test_ease_weights_hold_one_items_by_items_matrix_not_three():
 def test_ease_weights_say_when_the_gram_matrix_is_singular():
     with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
         agent_sdk.ease_weights(sp.csr_matrix((3, 4)), 0.0)
+
+
+def test_ease_weights_in_float32_are_the_float64_solution_rounded():
+    X = _binary(300, 120, 0.1)
+    B32 = agent_sdk.ease_weights(X, 5.0, dtype=np.float32)
+    assert B32.dtype == np.float32
+    assert np.allclose(B32, agent_sdk.ease_weights(X, 5.0), atol=1e-6)
