@@ -57,9 +57,9 @@ def logs(ctx: typer.Context,
     for c in shown:
         _print_call(c)
     table(f"cost per session ({len(every)} calls)",
-          ["session", "calls", "prompt tok", "completion tok", "cost USD", "secs", "errors", "models"],
+          ["session", "calls", "tokens in", "tokens out", "USD", "secs", "errors"],
           [[r["session"], r["calls"], r["prompt_tokens"], r["completion_tokens"], f"{r['cost_usd']:.4f}",
-            f"{r['latency_seconds']:.1f}", r["errors"], ", ".join(r["models"])] for r in sessions])
+            f"{r['latency_seconds']:.1f}", r["errors"]] for r in sessions])
 
 
 def _print_call(c) -> None:

@@ -13,6 +13,7 @@ from knowledge_base.models import Experiment, ExperimentStatus
 
 SEGMENTS = ("cold", "medium", "heavy", "head", "tail")
 GROUPINGS = ("proposer", "family", "status")
+STAGE_SYMBOLS = {"full": "circle", "cheap": "diamond-open"}  # other stages (confirmation): open squares
 LAYOUT = dict(template="plotly_white", height=420, margin=dict(l=60, r=20, t=60, b=50),
               legend=dict(orientation="v"))
 
@@ -71,16 +72,15 @@ def experiments_timeline(h: AgentHistory) -> go.Figure | None:
             visibility.append(grouping)
     buttons = [dict(label=f"colour by {g}", method="update",
                     args=[{"visible": [v == g for v in visibility]}]) for g in GROUPINGS]
-    fig.update_layout(title=f"Every experiment by time ({h.metric}; ◇ cheap stage on a user subset, "
-                            "× no reward)", xaxis_title="started (UTC)", yaxis_title=h.metric,
+    fig.update_layout(title=f"Every experiment by time ({h.metric}; ● full stage, ◇ cheap stage on a user "
+                            "subset, □ confirmation stages, × no reward)", xaxis_title="started (UTC)", yaxis_title=h.metric,
                       updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.15, yanchor="top")],
                       **LAYOUT)
     return fig
 
 
 def _timeline_trace(runs: list[Experiment], name: str, floor: float, metric: str, visible: bool) -> go.Scatter:
-    symbols = ["x" if e.inner_reward is None else ("diamond-open" if e.stage == "cheap" else "circle")
-               for e in runs]
+    symbols = ["x" if e.inner_reward is None else STAGE_SYMBOLS.get(e.stage, "square-open") for e in runs]
     text = [f"experiment {e.id} · {e.stage} · {e.status.value} · {e.promotion.value}<br>"
             f"{e.proposer} · {e.family or '-'} · session {e.session_id}<br>"
             f"{metric} {'-' if e.inner_reward is None else f'{e.inner_reward:.4f}'}" for e in runs]

@@ -23,6 +23,7 @@ from knowledge_base.models import Experiment, ExperimentStatus
 
 log = logging.getLogger(__name__)
 MIN_TRIALS = 3
+MAX_LINES = 500   # Optuna draws one line (a plotly trace) per trial: keep the page light
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,12 @@ def _study(h: AgentHistory, name: str, family: Any) -> FamilyStudy:
     if len(trials) < MIN_TRIALS:
         return FamilyStudy(name, label, None, None,
                            f"{len(trials)} run(s) in the family's space: importances need {MIN_TRIALS}")
-    study = optuna.create_study(direction="maximize", study_name=name)
-    study.add_trials(trials)
+    study = _in_memory(name, trials)
     target = f"{h.metric} ({stage} stage)"
-    parallel = optuna.visualization.plot_parallel_coordinate(study, target_name=target)
-    parallel.update_layout(title=f"{name}: parallel coordinates ({label})", template="plotly_white")
+    lines = trials if len(trials) <= MAX_LINES else trials[-MAX_LINES:]
+    parallel = optuna.visualization.plot_parallel_coordinate(_in_memory(name, lines), target_name=target)
+    shown = label if lines is trials else f"the newest {MAX_LINES} of {label}"
+    parallel.update_layout(title=f"{name}: parallel coordinates ({shown})", template="plotly_white")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -70,6 +72,12 @@ def _study(h: AgentHistory, name: str, family: Any) -> FamilyStudy:
         return FamilyStudy(name, label, None, parallel, f"no importances: {e}")
     importances.update_layout(title=f"{name}: parameter importances, PED-ANOVA ({label})", template="plotly_white")
     return FamilyStudy(name, label, importances, parallel)
+
+
+def _in_memory(name: str, trials: list[optuna.trial.FrozenTrial]) -> optuna.Study:
+    study = optuna.create_study(direction="maximize", study_name=name)
+    study.add_trials(trials)
+    return study
 
 
 def _trial(e: Experiment, dists: dict) -> optuna.trial.FrozenTrial | None:
