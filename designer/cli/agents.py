@@ -22,11 +22,13 @@ def agent_json(store, agent) -> dict:
             "versions": len(store.list_versions(agent.name))}
 
 
-def version_json(v, versions_by_id: dict) -> dict:
+def version_json(v, versions_by_id: dict, store=None) -> dict:
     parent = versions_by_id.get(v.parent_version_id)
+    sealed = ((store.get_test_metrics(v.experiment_id) or {}).get("verdict") or {}) if store and v.experiment_id else {}
     return {"number": v.number, "tag": v.tag, "git_sha": v.git_sha, "family": v.family,
             "params": v.params, "experiment_id": v.experiment_id,
             "parent_version": parent.number if parent else None, "champion": v.is_champion,
+            "test_delta": sealed.get("delta"), "test_below_parent": (sealed["delta"] < 0) if "delta" in sealed else None,
             "created_at": v.created_at}
 
 
@@ -65,12 +67,19 @@ def versions(ctx: typer.Context, name: str, json_out: bool = typer.Option(False,
     s.store.get_agent(name)
     found = s.store.list_versions(name)
     by_id = {v.id: v for v in found}
-    rows = [version_json(v, by_id) for v in found]
+    rows = [version_json(v, by_id, s.store) for v in found]
     if json_out:
         return emit_json(rows)
-    table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", "sha", "created"],
+    table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", "test delta", "sha", "created"],
           [["*" if r["champion"] else "", r["tag"], r["family"], fmt(r["parent_version"]),
-            fmt(r["experiment_id"]), r["git_sha"][:10], when(r["created_at"])] for r in rows])
+            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows])
+
+
+def _test_flag(row: dict) -> str:
+    """Sealed-test delta against the parent; a negative one is flagged."""
+    if row["test_delta"] is None:
+        return "-"
+    return f"{row['test_delta']:+.4f}" + (" (below parent!)" if row["test_below_parent"] else "")
 
 
 @agents_app.command("rollback")

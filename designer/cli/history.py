@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from designer.cli.evidence import evidence_json, evidence_lines
 from designer.cli.output import emit_json, fmt, out, table, when
 from designer.cli.plot import best_so_far, curve
 from designer.cli.services import Services
@@ -75,9 +76,11 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     failures = s.store.list_failures(experiment_id=e.id)
     folder = s.workspace.experiment_dir(e.id)
     logs = {p.name: p.read_text()[-3000:] for p in sorted(folder.glob("*.log"))} if folder.exists() else {}
+    evidence = evidence_json(s.store, e) if e.evidence else {}
     if json_out:
         return emit_json(experiment_json(e) | {"proposal": e.proposal, "params": e.params,
                                                "metrics": e.metrics, "segments": e.segments,
+                                               "evidence": evidence,
                                                "failures": [f.model_dump() for f in failures],
                                                "code_hash": e.code_hash})
     out.print(f"[bold]experiment {e.id}[/] {e.agent_name} {e.stage} {e.status.value} {e.promotion.value}")
@@ -86,6 +89,8 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if e.proposal.get("model"):
         out.print(f"model: {e.proposal['model']}  ask: {e.proposal.get('ask')}")
     out.print(f"params: {e.params}")
+    for line in evidence_lines(evidence):
+        out.print(line, highlight=False, markup=False)
     if e.metrics:
         table("validation metrics", ["metric", "value"], sorted(e.metrics.items()))
     for f in failures:

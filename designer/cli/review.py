@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from designer.cli.evidence import evidence_json, evidence_lines
 from designer.cli.output import emit_json, err, out, table
 from designer.cli.services import Services
 from designer.promotion import align, compare
@@ -20,9 +21,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(review_app, name="review")
 
 
-def _test_ndcg(store, exp_id: int) -> float | None:
-    test = store.get_test_metrics(exp_id) or {}
-    return (test.get("metrics") or {}).get("ndcg@10")
+def _vetoed(store, exp_id: int) -> bool | None:
+    """Whether the sealed test vetoed auto-approval (None: not sealed yet). Its numbers are
+    not listed: pending candidates are never ranked on the test split."""
+    verdict = (store.get_test_metrics(exp_id) or {}).get("verdict")
+    return None if verdict is None else bool(verdict.get("vetoed"))
 
 
 @review_app.command("list")
@@ -33,16 +36,18 @@ def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "
     rows = s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=200)
     data = [{"id": e.id, "agent": e.agent_name, "family": e.family, "proposer": e.proposer,
              "model": e.proposal.get("model"), "inner_reward": e.inner_reward, "p_value": e.p_value,
-             "effect_size": e.effect_size, "test_ndcg@10": _test_ndcg(s.store, e.id),
+             "effect_size": e.effect_size, "alpha": (e.evidence or {}).get("validation", {}).get("alpha"),
+             "sealed_test_vetoed": _vetoed(s.store, e.id),
              "parent_version_id": e.parent_version_id, "created_at": e.created_at} for e in rows]
     if json_out:
         return emit_json(data)
     if not data:
         out.print("nothing waits for review")
         return
-    table("pending review", ["id", "agent", "family", "proposer", "val reward", "gain", "p", "test ndcg@10"],
+    table("pending review", ["id", "agent", "family", "proposer", "val reward", "val gain", "p", "alpha",
+                             "sealed test"],
           [[d["id"], d["agent"], d["family"], d["proposer"], d["inner_reward"], d["effect_size"], d["p_value"],
-            d["test_ndcg@10"]] for d in data])
+            d["alpha"], {None: "-", True: "VETO", False: "ok"}[d["sealed_test_vetoed"]]] for d in data])
 
 
 def _incumbent(s: Services, exp):
@@ -61,7 +66,8 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
                                              f"{parent.tag if parent else 'none'}/agent.py", f"experiment-{exp.id}/agent.py"))
     incumbent = _incumbent(s, exp)
     comparison = None
-    if incumbent is not None:
+    evidence = evidence_json(s.store, exp)
+    if incumbent is not None and not exp.evidence:  # judged before evidence was stored
         try:
             mine = s.store.get_user_scores(exp.id)
             theirs = s.store.get_user_scores(incumbent.id)
@@ -74,9 +80,10 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
             "rationale": exp.proposal.get("rationale"), "params": exp.params,
             "parent": parent.tag if parent else None, "validation": exp.metrics,
             "parent_validation": incumbent.metrics if incumbent else {},
-            "comparison": comparison.model_dump() if comparison else None,
+            "comparison": comparison.model_dump() if comparison else (exp.evidence or {}).get("validation"),
+            "evidence": evidence,
             "segments": exp.segments, "parent_segments": incumbent.segments if incumbent else {},
-            "test": test.get("metrics", {}), "diff": code_diff,
+            "test": test.get("metrics", {}) if _test_visible(exp, evidence) else {}, "diff": code_diff,
             "reviews": [r.model_dump() for r in s.store.list_reviews(experiment_id=exp.id)]}
     if json_out:
         return emit_json(data)
@@ -85,13 +92,15 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if data["model"]:
         out.print(f"model: {data['model']}   ask: {data['ask']}")
     out.print(f"rationale: {data['rationale']}")
+    for line in evidence_lines(evidence):
+        out.print(line, highlight=False, markup=False)
     if comparison:
         stored_p = exp.p_value if exp.p_value is not None else comparison.p_value
         out.print(f"inner reward: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
                   f"gain {comparison.effect:+.4f} [95% CI {comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], "
                   f"p={stored_p:.4f} (the test that decided promotion) over {comparison.n_users} users")
     keys = sorted(exp.metrics)
-    table("validation (candidate vs parent) and sealed test", ["metric", "candidate", "parent", "delta", "test"],
+    table("validation (candidate vs parent) and sealed test", ["metric", "val candidate", "val parent", "val delta", "test"],
           [[k, exp.metrics.get(k), data["parent_validation"].get(k),
             _delta(exp.metrics.get(k), data["parent_validation"].get(k)), data["test"].get(k)] for k in keys])
     seg_rows = []
@@ -103,6 +112,11 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if seg_rows:
         table("per segment ndcg@10", ["segment", "candidate", "parent", "delta"], seg_rows)
     out.print(code_diff or "(code identical to the parent; only params differ)", highlight=False, markup=False)
+
+
+def _test_visible(exp, evidence) -> bool:
+    """Sealed-test numbers once the decision is made or when they vetoed: never to pick on."""
+    return "hidden" not in evidence.get("sealed_test", {})
 
 
 def _delta(a, b):

@@ -1,0 +1,73 @@
+"""What decided a promotion, as lines and JSON for ``review show`` and ``history show``:
+the validation comparison at its granted alpha, the error-control stream's state, the
+confirmation, and the sealed test (its veto check; its numbers once a person can no longer
+pick on them, i.e. after approval or rejection, or when it vetoed)."""
+from __future__ import annotations
+
+from typing import Any
+
+from designer.error_control import Procedure, budget
+from designer.promotion import format_p
+from knowledge_base.models import Experiment, PromotionState
+
+_DECIDED = (PromotionState.APPROVED, PromotionState.REJECTED)
+
+
+def evidence_json(store: Any, exp: Experiment) -> dict[str, Any]:
+    """The stored evidence, the subject's error-control budget and the sealed-test check."""
+    ev = dict(exp.evidence or {})
+    tests = store.list_error_control_tests(exp.agent_name)
+    if tests:
+        last = tests[-1]
+        state = budget(Procedure(last.procedure, last.target_fdr, last.initial_wealth), tests)
+        ev["error_control_budget"] = {"procedure": state.procedure, "target_fdr": state.target_fdr,
+                                      "tests": state.tests, "discoveries": state.discoveries,
+                                      "alpha_spent": state.alpha_spent, "next_alpha": state.next_alpha,
+                                      "wealth": state.wealth if state.procedure == "lord++" else None}
+    verdict = (store.get_test_metrics(exp.id) or {}).get("verdict")
+    if verdict:
+        shown = exp.promotion in _DECIDED or verdict.get("vetoed")
+        ev["sealed_test"] = verdict if shown else {"vetoed": False, "hidden": "numbers shown after the decision"}
+    return ev
+
+
+def evidence_lines(ev: dict[str, Any]) -> list[str]:
+    """Human lines for ``evidence_json``'s result; every number names its metric and split."""
+    metric = ev.get("metric", "inner reward")
+    lines = []
+    if (v := ev.get("validation")):
+        lines.append(f"validation {metric}: {v['candidate_mean']:.4f} vs parent {ev.get('parent_version', '')} "
+                     f"{v['parent_mean']:.4f}; gain {v['effect']:+.4f} [95% CI {v['ci_low']:+.4f}, "
+                     f"{v['ci_high']:+.4f}] over {v['n_users']} users, p={format_p(v['p_value'])} "
+                     f"({v.get('p_method', 'permutation')}) at alpha={format_p(v['alpha'])}: {v['reason']}")
+    if (c := ev.get("error_control")):
+        lines.append(f"error control: {c['procedure']} test #{c['seq']} of this agent's stream, "
+                     f"alpha={format_p(c['alpha'])} (target FDR {c['target_fdr']})")
+    if (b := ev.get("error_control_budget")):
+        wealth = f", wealth left {b['wealth']:.2e}" if b.get("wealth") is not None else ""
+        lines.append(f"  stream now: {b['tests']} tests, {b['discoveries']} discoveries, alpha spent "
+                     f"{b['alpha_spent']:.2e}, next test's alpha {format_p(b['next_alpha'])}{wealth}")
+    if (f := ev.get("confirmation")):
+        lines.append(f"confirmation: {f['reason']}")
+        if (w := f.get("window")):
+            lines.append(f"  earlier window {metric}: {w['candidate_mean']:.4f} vs parent {w['parent_mean']:.4f}, "
+                         f"gain {w['effect']:+.4f} [95% CI {w['ci_low']:+.4f}, {w['ci_high']:+.4f}] "
+                         f"over {w['n_users']} users")
+        if f.get("stochastic") is not None:
+            seeded = f.get("seed_comparison")
+            lines.append("  another seed: " + ("deterministic (same per-user scores)" if not f["stochastic"] else
+                         f"stochastic; two-seed validation gain {seeded['effect']:+.4f}, "
+                         f"p={format_p(seeded['p_value'])}"))
+        if f.get("experiment_ids"):
+            lines.append(f"  confirmation runs: experiments {', '.join(map(str, f['experiment_ids']))}")
+    if (t := ev.get("sealed_test")):
+        if t.get("hidden"):
+            lines.append("sealed test: not significantly below the parent (numbers shown after the decision)")
+        else:
+            flag = "VETO (auto-approval stopped): " if t.get("vetoed") else "sealed test: "
+            lines.append(flag + t.get("reason", ""))
+            if v and "delta" in t:
+                lines.append(f"  test delta {t['delta']:+.4f} next to validation delta {v['effect']:+.4f}")
+    if (s := ev.get("superseded")):
+        lines.append(f"superseded: {s}")
+    return lines
