@@ -37,11 +37,13 @@ def test_report_reader_stamps_the_first_arrival_of_each_phase():
     before = time.monotonic()
     os.write(w, (json.dumps({"event": "phase", "phase": "fit"}) + "\n").encode())
     time.sleep(0.2)
-    # split over two writes, then a repeated mark that must not move the first one
     line = (json.dumps({"event": "phase", "phase": "recommend"}) + "\n").encode()
-    os.write(w, line[:7])
-    os.write(w, line[7:] + line)
+    os.write(w, line[:7])  # a line split over two writes
+    os.write(w, line[7:])
+    time.sleep(0.3)
+    repeated = time.monotonic()
+    os.write(w, line)  # a later (forged) repeat must not move the first mark
     os.close(w)
     assert reader.join(5)
     fit, rec = reader.marks["fit"], reader.marks["recommend"]
-    assert before <= fit and rec - fit >= 0.2
+    assert before <= fit < rec < repeated and rec - before >= 0.2
