@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, inspect, text
 
 from knowledge_base import (
+    AgentSpec,
     DatabaseUnavailableError,
     ExperimentResult,
     ExperimentStatus,
@@ -21,6 +22,7 @@ from knowledge_base import (
 )
 from knowledge_base.rows import Base
 from knowledge_base.schema import head_revision
+from tests.knowledge_base.conftest import make_draft
 
 
 def _insert_with_old_schema(url: str) -> None:
@@ -62,9 +64,35 @@ def test_upgrade_keeps_data_of_an_old_schema(store_url: str) -> None:
         assert (again.outer_reward, again.sandbox_tier) == (1.5, "bwrap")
 
 
-def test_upgrade_twice_is_a_no_op(store: Store) -> None:
-    store.upgrade()
-    assert store.revision() == head_revision()
+def _tables(url: str) -> dict[str, list[str]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        found = {t: sorted(c["name"] for c in inspector.get_columns(t)) for t in inspector.get_table_names()}
+    engine.dispose()
+    return found
+
+
+@pytest.mark.parametrize("start", [None, "0001"])
+def test_upgrade_twice_is_a_no_op(store_url: str, start: str | None) -> None:
+    """From an empty database (what `init` sees first) or an old revision, a second
+    upgrade changes nothing: same revision, same tables and columns, rows kept."""
+    with Store.open(store_url) as kb:
+        assert kb.revision() is None
+        if start:
+            kb.upgrade(start)
+            _insert_with_old_schema(store_url)
+        kb.upgrade()
+        assert kb.revision() == head_revision()
+        kb.upsert_agent(AgentSpec(name="pop", family="popularity"))
+        exp = kb.start_experiment(make_draft(code_hash="twice"))
+        tables, experiments = _tables(store_url), kb.list_experiments(limit=100)
+
+        kb.upgrade()
+        assert kb.revision() == head_revision()
+        assert _tables(store_url) == tables
+        assert kb.list_experiments(limit=100) == experiments and kb.get_experiment(exp.id) == exp
+        assert len(experiments) == (2 if start else 1)
 
 
 def test_rows_match_the_migrated_schema(store: Store) -> None:
