@@ -175,7 +175,8 @@ class JudgingMixin:
         worse = compare(theirs, mine, promo, seed=self.settings.seed, alpha=promo.veto_alpha)  # parent > candidate?
         verdict = {"metric": metric, "candidate": float(mine.mean()), "parent": float(theirs.mean()),
                    "delta": float(mine.mean() - theirs.mean()), "p_worse": worse.p_value,
-                   "veto_alpha": promo.veto_alpha, "vetoed": bool(worse.effect > 0 and worse.p_value <= promo.veto_alpha)}
+                   "veto_alpha": promo.veto_alpha,
+                   "vetoed": bool(promo.veto and worse.effect > 0 and worse.p_value <= promo.veto_alpha)}
         verdict["reason"] = (f"test {metric} {verdict['candidate']:.4f} vs parent {verdict['parent']:.4f} "
                              f"({verdict['delta']:+.4f}, p={format_p(worse.p_value)} that it is worse)")
         return verdict

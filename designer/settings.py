@@ -25,6 +25,7 @@ class PromotionConfig(BaseModel):
     confirm: bool = Field(True, description="confirm finalists on the earlier window and, if stochastic, another seed")
     seed_tolerance: float = Field(1e-9, ge=0, description="per-user reward difference between two seeds "
                                   "above which a candidate counts as stochastic")
+    veto: bool = Field(True, description="a sealed test significantly below the parent's stops auto-approval")
     veto_alpha: float = Field(0.05, gt=0, lt=1, description="a sealed test significantly below the parent's "
                               "at this level stops auto-approval")
     min_effect: float = Field(0.002, ge=0, description="minimum mean gain of the inner reward")
