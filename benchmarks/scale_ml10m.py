@@ -1,0 +1,182 @@
+"""ML-10M-sized data end to end (issue 13, item 11): time and peak memory per stage.
+
+    nice .venv/bin/python benchmarks/scale_ml10m.py [--n-users 70000] [--n-items 10700]
+        [--iterations 5] [--out benchmarks/results/scale_ml10m.json]
+
+In a fresh workspace (a temporary folder): ``agenticrs init``, then
+
+1. **load+split**, in a fresh process each: cold (generate the synthetic data set, split,
+   write both caches) and warm (what every later ``design`` / ``evaluate`` pays);
+2. **harness scoring** of 10 popular items for every validation user (host side);
+3. ``agenticrs design --agent recommender --iterations N --proposer search
+   --auto-approve`` on that data, with the design process's own peak RSS (VmHWM, sandbox
+   runs excluded) and, per experiment (one evaluation stage: full / cheap / confirm /
+   confirm-seed ...), the sandbox's wall time, fit time, latency and peak memory as the
+   knowledge base recorded them.
+
+Results go to ``--out`` as JSON. Takes 15-30 minutes on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [str(Path(sys.executable).parent / "agenticrs")]
+
+LOAD_SPLIT = """
+import json, sys, time
+t0 = time.perf_counter()
+from designer.executor import load_split
+from designer.settings import load_settings
+from sandbox.harness import require_validation_users
+settings = load_settings(None, n_users={n_users}, n_items={n_items})
+t1 = time.perf_counter()
+split = load_split(settings, __import__("pathlib").Path({cache!r}))
+require_validation_users(split)
+t2 = time.perf_counter()
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({{"rows": len(split.data), "train_rows": len(split.train),
+                  "validation_users": int(len(set(split.validation.user.tolist()))),
+                  "import_seconds": t1 - t0, "seconds": t2 - t1, "peak_rss_mb": hwm}}))
+"""
+
+SCORING = """
+import json, time, tracemalloc
+import numpy as np
+from designer.executor import load_split
+from designer.settings import load_settings
+from sandbox.harness import eval_users, relevant_matrix, score_recommendations, validate_recommendations
+from sandbox.sdk.agent_sdk import topk_unseen_blocks
+split = load_split(load_settings(None, n_users={n_users}, n_items={n_items}), __import__("pathlib").Path({cache!r}))
+users = eval_users(split, "validation")
+seen = split.train.to_train_data().matrix()
+pop = np.bincount(split.train.item, minlength=split.train.n_items).astype(float)
+t0 = time.perf_counter()
+recs = topk_unseen_blocks(lambda b: np.broadcast_to(pop, (len(b), len(pop))), seen, users, 10)
+t1 = time.perf_counter()
+tracemalloc.start()
+recs = validate_recommendations(recs, users, split.train.n_items, seen=seen)
+report = score_recommendations(recs, relevant_matrix(split.validation, users), users=users,
+                               train=split.train, k=10, check_seen=False)
+t2 = time.perf_counter()
+peak = tracemalloc.get_traced_memory()[1] / 2**20
+print(json.dumps({{"users": int(len(users)), "popularity_recommend_seconds": t1 - t0,
+                  "scoring_seconds": t2 - t1, "scoring_traced_peak_mb": peak,
+                  "ndcg@10": report.summary["ndcg@10"]}}))
+"""
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), "?")
+    mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1),
+            "python": platform.python_version(), "load_average_at_start": os.getloadavg()}
+
+
+def python_json(code: str, env: dict) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"stage failed:\n{done.stderr[-3000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["process_seconds"] = time.perf_counter() - start
+    return out
+
+
+def watch_hwm(proc: subprocess.Popen, box: dict) -> None:
+    """Poll the design process's VmHWM (its own peak RSS, children excluded) until it exits."""
+    while proc.poll() is None:
+        try:
+            for line in open(f"/proc/{proc.pid}/status"):
+                if line.startswith("VmHWM"):
+                    box["peak_rss_mb"] = max(box.get("peak_rss_mb", 0.0), int(line.split()[1]) / 1024)
+        except OSError:
+            pass
+        time.sleep(0.5)
+
+
+def run_design(ws: Path, args, env: dict) -> dict:
+    cmd = CLI + ["--workspace", str(ws), "design", "--agent", "recommender", "--iterations",
+                 str(args.iterations), "--proposer", "search", "--auto-approve",
+                 "--n-users", str(args.n_users), "--n-items", str(args.n_items), "--json"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    box: dict = {}
+    watcher = threading.Thread(target=watch_hwm, args=(proc, box), daemon=True)
+    watcher.start()
+    lines = []
+    for line in proc.stderr:
+        lines.append([round(time.perf_counter() - start, 1), line.rstrip()])
+        print(f"  [{lines[-1][0]:7.1f}s] {line.rstrip()}", flush=True)
+    stdout = proc.stdout.read()
+    proc.wait()
+    watcher.join()
+    ready = next((t for t, text in lines if text.startswith("sandbox tier")), None)
+    return {"command": " ".join(cmd[1:]), "exit_code": proc.returncode,
+            "wall_seconds": time.perf_counter() - start, "seconds_until_first_evaluation": ready,
+            "host_peak_rss_mb": box.get("peak_rss_mb"), "log": lines,
+            "summary": json.loads(stdout) if proc.returncode == 0 and stdout.strip() else stdout[-2000:]}
+
+
+def experiments(ws: Path, env: dict) -> list[dict]:
+    def cli_json(*a):
+        return json.loads(subprocess.run(CLI + ["--workspace", str(ws), *a, "--json"], capture_output=True,
+                                         text=True, env=env, cwd=ROOT, check=True).stdout)
+    rows = []
+    for e in sorted(cli_json("history", "--limit", "200"), key=lambda e: e["id"]):
+        full = cli_json("history", "show", str(e["id"]))
+        m = full.get("metrics") or {}
+        failure = (full.get("failures") or [{}])[0]
+        rows.append({"id": e["id"], "stage": e["stage"], "family": e["family"], "status": e["status"],
+                     "params": full.get("params"), "inner_reward": e["inner_reward"],
+                     "wall_seconds": e["wall_seconds"], "fit_seconds": m.get("fit_seconds"),
+                     "latency_ms_per_user": m.get("latency_ms_per_user"),
+                     "peak_memory_mb": m.get("peak_memory_mb"),
+                     "failure": {k: failure.get(k) for k in ("kind", "error_type", "message")} if failure else None})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-users", type=int, default=70000)
+    parser.add_argument("--n-items", type=int, default=10700)
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_ml10m.json")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTICRS_") or k.startswith("AGENTICRS_SANDBOX_")}
+    result = {"machine": machine(), "data": f"synthetic --n-users {args.n_users} --n-items {args.n_items}"}
+    with tempfile.TemporaryDirectory(prefix="agenticrs-scale-") as tmp:
+        ws = Path(tmp) / "ws"
+        subprocess.run(CLI + ["--workspace", str(ws), "init"], check=True, env=env, cwd=ROOT,
+                       capture_output=True)
+        cache = str(ws / "cache")
+        for name in ("cold", "warm"):
+            code = LOAD_SPLIT.format(n_users=args.n_users, n_items=args.n_items, cache=cache)
+            result[f"load_split_{name}"] = python_json(code, env)
+            print(f"load+split {name}: {result[f'load_split_{name}']}", flush=True)
+        result["harness_scoring"] = python_json(
+            SCORING.format(n_users=args.n_users, n_items=args.n_items, cache=cache), env)
+        print(f"harness scoring: {result['harness_scoring']}", flush=True)
+        result["design"] = run_design(ws, args, env)
+        result["experiments"] = experiments(ws, env)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+    for e in result["experiments"]:
+        print(f"{e['id']:>3} {e['stage']:<13} {e['family'] or '-':<13} {e['status']:<14} "
+              f"wall {e['wall_seconds'] or 0:6.1f}s  fit {e['fit_seconds'] or 0:6.1f}s  "
+              f"peak {e['peak_memory_mb'] or 0:6.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
