@@ -27,6 +27,8 @@ need_pkgs=()
 [[ -x "$BASE_PYTHON" ]] || need_pkgs+=(python3.11)
 "$BASE_PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
+# The runner (project venv, pyseccomp) compiles the sandbox's syscall filter with libseccomp.
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || need_pkgs+=(libseccomp2)
 if (( ${#need_pkgs[@]} )); then
     echo "setup-sandbox-python: apt-get install ${need_pkgs[*]}"
     apt-get update -qq

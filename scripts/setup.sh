@@ -8,6 +8,8 @@ PYTHON="${PYTHON:-python3}"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   command -v bwrap >/dev/null || missing="$missing bubblewrap"
+  # libseccomp compiles the sandbox's syscall filter (through the pyseccomp package)
+  ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing="$missing libseccomp2"
   [ -x /usr/bin/chromium ] || missing="$missing chromium"   # the report test renders in it
   [ -x /usr/bin/python3.11 ] && /usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null || missing="$missing python3-venv"
   if [ -n "$missing" ]; then

@@ -2,9 +2,11 @@
 
 Tiers A and B wrap the interpreter in bubblewrap. The entry script, the candidate and the
 SDK are handed over as fds opened by the parent (``--ro-bind-data``: copied into the
-sandbox), so the sandbox uid needs no path to them. Besides them it sees only /usr,
-/etc/ld.so.cache, the interpreter's prefixes, the inputs (read-only), the output, and a
-private /proc, /dev and size-limited /tmp.
+sandbox), so the sandbox uid needs no path to them. Besides them it sees only the parts
+of /usr its interpreter needs (``mounts.interpreter_view``), /etc/ld.so.cache, the
+interpreter's prefixes, the inputs (read-only), the output, and a private /proc, /dev and
+size-limited /tmp; the root itself is read-only. With ``seccomp`` a syscall filter
+(``seccomp.program``) is installed before the interpreter starts.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from sandbox.limits import Limits
+from sandbox.runner import seccomp as syscall_filter
 from sandbox.runner.models import IsolationTier, RunRequest
 
 ENTRY = Path(__file__).resolve().parent.parent / "entry.py"
@@ -86,9 +89,9 @@ def _open(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_CLOEXEC)
 
 
-def _root_binds() -> list[str]:
-    """/usr plus the merged-/usr symlinks (or real dirs on a non-merged system)."""
-    args = ["--ro-bind", "/usr", "/usr"]
+def _root_binds(usr_args: list[str] | None) -> list[str]:
+    """``usr_args`` (all of /usr when None) plus the merged-/usr symlinks (or real dirs)."""
+    args = ["--ro-bind", "/usr", "/usr"] if usr_args is None else list(usr_args)
     for name in ("bin", "sbin", "lib", "lib32", "lib64"):
         host = Path("/") / name
         if host.is_symlink():
@@ -101,18 +104,22 @@ def _root_binds() -> list[str]:
 
 
 def bwrap_launch(request: RunRequest, *, run_id: str, python: str, python_paths: list[str],
-                 inputs_dir: Path, output_dir: Path, report_fd: int, as_root: bool) -> Launch:
+                 inputs_dir: Path, output_dir: Path, report_fd: int, as_root: bool,
+                 usr_args: list[str] | None = None, seccomp: bool = False) -> Launch:
     """bubblewrap command for tiers A and B (no network, no host files but the listed ones).
 
     ``inputs_dir``/``output_dir`` must be reachable by path for the uid running bwrap.
+    ``usr_args``: bwrap arguments that mount the needed parts of /usr (None: all of it).
     """
     fds = {"entry": _open(ENTRY, os.O_RDONLY), "candidate": _open(request.candidate, os.O_RDONLY),
            "sdk": _open(SDK_FILE, os.O_RDONLY)}
+    if seccomp:
+        fds["seccomp"] = syscall_filter.program_fd()
     env = sandbox_env(request, run_id)
     # --as-pid-1: the interpreter is the namespace init, so bwrap reaps it (rusage) and
     # its exit kills every other process of the namespace (daemons included).
     argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--as-pid-1", "--die-with-parent",
-            "--new-session", "--clearenv", "--hostname", "sandbox", *_root_binds()]
+            "--new-session", "--clearenv", "--hostname", "sandbox", *_root_binds(usr_args)]
     if as_root:  # bwrap keeps capabilities when its real uid is 0
         argv += ["--cap-drop", "ALL"]
     for path in python_paths:
@@ -125,7 +132,9 @@ def bwrap_launch(request: RunRequest, *, run_id: str, python: str, python_paths:
              "--ro-bind-data", str(fds["sdk"]), "/sandbox/sdk/agent_sdk.py",
              "--ro-bind", str(inputs_dir), "/inputs",
              "--bind", str(output_dir), "/output",
-             "--chdir", "/tmp"]
+             "--remount-ro", "/", "--chdir", "/tmp"]
+    if seccomp:
+        argv += ["--seccomp", str(fds["seccomp"])]
     for key, value in env.items():
         argv += ["--setenv", key, value]
     spec = {"candidate": "/sandbox/candidate.py", "inputs": "/inputs", "output": "/output",

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from sandbox.limits import Limits
 from sandbox.runner.cgroup import RunCgroup
+from sandbox.runner import seccomp
 from sandbox.runner.errors import InsecureSandboxError, SandboxSetupError
+from sandbox.runner.mounts import interpreter_view
 from sandbox.runner.models import IsolationTier
 from sandbox.runner.runner import UID_BASE, SandboxRunner
 
@@ -71,14 +73,17 @@ def _tier_a_blockers() -> list[str]:
         reasons.append(str(exc))
     if (why := _bwrap_works(UID_BASE)) is not None:
         reasons.append(why)
+    if (why := seccomp.available()) is not None:
+        reasons.append(why)
     return reasons
 
 
 def probe_tier() -> tuple[IsolationTier, list[str]]:
     """The best tier available here and the reasons it is not better (empty for A).
 
-    A needs root, writable cgroups, bubblewrap usable by an unprivileged uid and the
-    sandbox Python; B needs bubblewrap; C always works but is insecure.
+    A needs root, writable cgroups, bubblewrap usable by an unprivileged uid, the
+    sandbox Python and libseccomp (the syscall filter); B needs bubblewrap (and gets the
+    filter when libseccomp is there); C always works but is insecure.
     """
     if shutil.which("bwrap") is None:
         return IsolationTier.C, ["bubblewrap not installed: apt-get install bubblewrap"]
@@ -140,7 +145,12 @@ def make_runner(*, allow_insecure: bool = False, force_tier: IsolationTier | Non
         logger.warning("sandbox degraded to tier %s%s: %s", tier.value,
                        "" if tier.secure else " (INSECURE)", "; ".join(reasons))
     chosen = _choose_python(tier, python)
-    runner = SandboxRunner(tier, slot=slot, python=chosen, python_paths=python_paths(chosen))
+    if tier is IsolationTier.C:
+        runner = SandboxRunner(tier, slot=slot, python=chosen, python_paths=python_paths(chosen))
+    else:
+        runner = SandboxRunner(tier, slot=slot, python=chosen, python_paths=python_paths(chosen),
+                               usr_args=interpreter_view(chosen).bwrap_args(),
+                               seccomp=seccomp.available() is None)
     if tier is IsolationTier.A:
         runner.sweep_leftovers()  # what processes killed earlier left, on any idle slot
     return runner

@@ -62,15 +62,20 @@ class SandboxRunner:
     """Runs candidates at one isolation ``tier``; build it with ``make_runner``.
 
     ``slot`` selects the sandbox uid (``UID_BASE + slot``, tier A): give each concurrent
-    worker its own slot; runs of one slot are serialised by a lock.
+    worker its own slot; runs of one slot are serialised by a lock. ``usr_args``: bwrap
+    arguments mounting the parts of /usr the interpreter needs (None: all of /usr);
+    ``seccomp``: install the syscall filter (tiers A and B).
     """
 
     def __init__(self, tier: IsolationTier, *, slot: int = 0, python: str,
-                 python_paths: list[str]) -> None:
+                 python_paths: list[str], usr_args: list[str] | None = None,
+                 seccomp: bool = False) -> None:
         self.tier = tier
         self.slot = slot
         self.python = python
         self.python_paths = python_paths
+        self.usr_args = usr_args
+        self.seccomp = seccomp
         self.uid = UID_BASE + slot
 
     def run(self, request: RunRequest) -> RunResult:
@@ -156,7 +161,8 @@ class SandboxRunner:
             launch = bwrap_launch(request, run_id=run_id, python=self.python,
                                   python_paths=self.python_paths, inputs_dir=dirs[0],
                                   output_dir=dirs[1],
-                                  report_fd=report_fd, as_root=os.geteuid() == 0 and cgroup is None)
+                                  report_fd=report_fd, as_root=os.geteuid() == 0 and cgroup is None,
+                                  usr_args=self.usr_args, seccomp=self.seccomp)
         cgroup_fds = cgroup.open_procs_fds() if cgroup else []
         launch.parent_fds += cgroup_fds
         uid = self.uid if self.tier is IsolationTier.A else None

@@ -7,8 +7,11 @@ that need namespaces (network, files, kill(-1)) are exactly why C is refused by 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
 import os
+import platform
 import socket
 import subprocess
 import time
@@ -273,3 +276,43 @@ def test_measured_phase_timings_agree_with_an_honest_candidate(tier, workspace):
     assert result.outcome is Outcome.COMPLETED, result.message
     assert abs(result.recommend_seconds - result.reported_recommend_seconds) < 0.1
     assert abs(result.fit_seconds - result.reported_fit_seconds) < 0.1
+
+
+# --- syscall filter and the view of /usr (issue 13, item 4) -------------------------------
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the candidate uses x86-64 syscall numbers")
+@ISOLATING
+def test_syscalls_a_recommender_never_needs_are_denied(tier, workspace):
+    result, _, run_id = run(tier, workspace, mode="denied_syscalls")
+    assert result.outcome is Outcome.COMPLETED, result.message + result.stderr_tail[-500:]
+    seen = observed(result)
+    assert seen.pop("seccomp") == "2", "no seccomp filter installed"
+    assert seen.pop("clone3") == [-1, errno.ENOSYS]  # libc falls back to clone, checked below
+    refused = {name: ret_errno for name, ret_errno in seen.items() if ret_errno != [-1, errno.EPERM]}
+    assert refused == {}, f"reachable, or not answered EPERM: {refused}"
+    assert_clean(run_id, tier)
+
+
+@ISOLATING
+def test_numpy_scipy_torch_threads_and_fork_still_work_under_the_filter(tier, workspace):
+    limits = SMALL.model_copy(update={"memory_mb": 1536, "wall_seconds": 60})
+    result, _, run_id = run(tier, workspace, mode="compute", limits=limits)
+    assert result.outcome is Outcome.COMPLETED, result.message + result.stderr_tail[-800:]
+    seen = observed(result)
+    assert seen["threads"] == 2 and seen["thread_ok"] is True
+    assert all(math.isfinite(seen[k]) for k in ("torch", "numpy", "scipy"))
+    assert_clean(run_id, tier)
+
+
+@ISOLATING
+def test_only_the_parts_of_usr_the_interpreter_needs_are_visible(tier, workspace):
+    hidden = ["/usr/local/etc", "/usr/local/src", "/usr/local", "/usr/share", "/usr/include",
+              "/usr/sbin", "/usr/lib/python3/dist-packages", "/etc"]
+    present = [p for p in hidden if os.path.exists(p) and p != "/etc"]
+    assert "/usr/local/etc" in present or "/usr/share" in present  # the check means something
+    result, _, run_id = run(tier, workspace, mode="list_dirs", paths=hidden + ["/usr/bin", "/"])
+    assert result.outcome is Outcome.COMPLETED, result.message + result.stderr_tail[-500:]
+    seen = observed(result)
+    assert {p: seen[p] for p in hidden if not seen[p].startswith("err:") and p != "/etc"} == {}
+    assert "passwd" not in seen["/etc"] and "shadow" not in seen["/etc"]
+    assert seen["/usr/bin"].startswith("ok:") and "python" in seen["/usr/bin"]
+    assert_clean(run_id, tier)

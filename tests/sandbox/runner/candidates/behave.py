@@ -189,6 +189,82 @@ def m_syscalls(p):
     record(p, **res)
 
 
+# x86-64 numbers; arguments chosen so that without a filter the natural answer is mostly
+# not EPERM (ESRCH, EBADF, ENOENT, EFAULT, success), so the filter's answer shows.
+_NULL = None
+_DENIED = {
+    "io_uring_setup": (425, 1, ctypes.create_string_buffer(120)),
+    "io_uring_enter": (426, -1, 0, 0, 0, _NULL, 0),
+    "io_uring_register": (427, -1, 0, _NULL, 0),
+    "keyctl": (250, 0, -3, 0),                      # KEYCTL_GET_KEYRING_ID(session)
+    "add_key": (248, b"user", b"agenticrs", b"x", 1, -2),
+    "request_key": (249, b"user", b"agenticrs-none", _NULL, 0),
+    "personality": (135, 0xFFFFFFFF),               # query only
+    "ptrace": (101, 2, 999999, 0, 0),               # PEEKDATA of no process
+    "process_vm_readv": (310, 999999, _NULL, 0, _NULL, 0, 0),
+    "bpf": (321, 0, _NULL, 0),
+    "perf_event_open": (298, _NULL, 0, -1, -1, 0),
+    "userfaultfd": (323, 0),
+    "unshare": (272, 0x40000000),                   # CLONE_NEWNET
+    "setns": (308, -1, 0),
+    "mount": (165, b"none", b"/no-such-dir", b"tmpfs", 0, _NULL),
+    "umount2": (166, b"/no-such-dir", 0),
+    "pivot_root": (155, b"/no-such-dir", b"/no-such-dir"),
+    "open_tree": (428, -100, b"/no-such-dir", 0),
+    "fsopen": (430, b"tmpfs", 0),
+    "kexec_load": (246, 0, 0, _NULL, 0),
+    "init_module": (175, _NULL, 0, b""),
+    "finit_module": (313, -1, b"", 0),
+    "clone_newns": (56, 0x00020000 | 17, 0, _NULL, _NULL, 0),  # CLONE_NEWNS | SIGCHLD
+    "clone3": (435, _NULL, 0),
+}
+
+
+def m_denied_syscalls(p):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    res = {}
+    for name, (nr, *args) in _DENIED.items():
+        ctypes.set_errno(0)
+        ret = libc.syscall(ctypes.c_long(nr), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args])
+        if ret == 0 and name.startswith("clone"):
+            os._exit(0)  # an unfiltered clone: the copy leaves at once
+        res[name] = [ret, ctypes.get_errno()]
+    with open("/proc/self/status") as f:
+        res["seccomp"] = [line.split()[1] for line in f if line.startswith("Seccomp:")][0]
+    record(p, **res)
+
+
+def m_compute(p):
+    """What a recommender does need: numpy BLAS threads, scipy sparse, torch threads, fork."""
+    import scipy.sparse
+    import torch
+
+    torch.set_num_threads(2)
+    x = torch.randn(256, 256)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    a = np.random.default_rng(0).random((300, 300))
+    m = scipy.sparse.random(200, 200, density=0.05, format="csr", random_state=0)
+    record(p, torch=float((x @ x).sum()), threads=torch.get_num_threads(),
+           numpy=float(np.linalg.svd(a, compute_uv=False)[0]), scipy=float((m @ m.T).sum()),
+           thread_ok=_thread_ok())
+
+
+def _thread_ok():
+    out = []
+    t = threading.Thread(target=lambda: out.append(1))
+    t.start()
+    t.join()
+    return out == [1]
+
+
+def m_list_dirs(p):
+    record(p, **{path: attempt(lambda path=path: sorted(os.listdir(path))[:5]) for path in p["paths"]})
+
+
 def m_symlink_out(p):
     os.symlink(p["labels"], os.path.join(p["out"], "recommendations.npy"))
     os._exit(0)
