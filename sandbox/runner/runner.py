@@ -126,7 +126,9 @@ class SandboxRunner:
                 if slot != held and not stack.enter_context(idle_slot(slot)):
                     continue
                 for run_id, paths in runs.items():
-                    self._sweep_run(run_id, paths)
+                    paths = [p for p in paths if os.path.lexists(p)]  # gone: cleaned by its run
+                    if paths:
+                        self._sweep_run(run_id, paths)
 
     def _sweep_run(self, run_id: str, paths: list[Path]) -> None:
         logger.warning("sweeping leftovers of crashed sandbox run %s: %s", run_id, [str(p) for p in paths])
