@@ -196,7 +196,10 @@ class SandboxRunner:
 
     def _check_output(self, out_dir: Path, request: RunRequest, n_rows: int, n_items: int) -> Verdict:
         """Quota (apparent sizes), then surprises, then the ids; never walks the folder."""
-        scan = scan_output(out_dir, {RECOMMENDATIONS})
+        try:
+            scan = scan_output(out_dir, {RECOMMENDATIONS})
+        except OSError as exc:  # e.g. a tier-B/C candidate made the folder unreadable
+            return Verdict(Outcome.INVALID_OUTPUT, f"output folder unreadable: {exc}", "InvalidOutputError")
         if scan.apparent_bytes > request.limits.output_mb * 2**20:
             return Verdict(Outcome.KILLED_BY_LIMIT, f"output quota exceeded: {scan.apparent_bytes / 2**20:.1f} MB "
                            f"> {request.limits.output_mb} MB (apparent size: sparse files count in full)")
