@@ -50,6 +50,16 @@ class Agent:
 '''
 
 
+REASK = "Your previous answer could not be used"
+
+
+def reask_of(request) -> tuple[str, str]:
+    """(the assistant answer being replayed, the user's re-ask) that end ``request``."""
+    *_, answer, reask = request.messages
+    assert answer["role"] == "assistant" and reask["role"] == "user" and reask["content"].startswith(REASK)
+    return answer["content"], reask["content"]
+
+
 def test_llm_design_reasks_contains_promotes_records_and_stops_at_budget(tmp_path):
     ws = tmp_path / "ws"
     cli(ws, "init")
@@ -72,8 +82,14 @@ def test_llm_design_reasks_contains_promotes_records_and_stops_at_budget(tmp_pat
         summary = json.loads(result.stdout)
         assert "budget" in summary["stopped"]
         assert len(server.requests) == 5
-        assert "python" in server.requests[1].text.lower()        # the re-ask quotes the parse error
-        assert "socket" in server.requests[3].text                 # ... and the static-check problem
+        first, no_code, _, hostile, _ = server.requests
+        assert [m["role"] for m in first.messages] == ["system", "user"]
+        assert not any(REASK in m["content"] for m in first.messages)
+        # a re-ask replays the unusable answer and says what was wrong with it
+        assert reask_of(no_code)[0] == "I would switch to a linear item-item model; it should do better."
+        assert "No code found in the answer" in reask_of(no_code)[1]
+        assert "import of 'socket' is not allowed" in reask_of(hostile)[1]
+        assert "import of 'socket'" not in first.text and "No code found" not in first.text
     assert summary["approved_versions"], summary
 
     db = sqlite3.connect(ws / "knowledge.db")
@@ -88,9 +104,12 @@ def test_llm_design_reasks_contains_promotes_records_and_stops_at_budget(tmp_pat
     assert "shadow" in (failure[0] + failure[1])
 
     versions = json.loads(cli(ws, "agents", "versions", "recommender", "--json").stdout)
-    llm_version = versions[-1]
+    llm_version = versions[-1]  # one of the two EASE modules, whichever the promotion rules kept
+    exp = json.loads(cli(ws, "history", "show", str(llm_version["experiment_id"]), "--json").stdout)
+    rationale = exp["proposal"]["rationale"]
+    assert rationale in ("EASE with l2=300 should beat popularity.", "Less regularisation.")
     shown = cli(ws, "review", "show", str(llm_version["experiment_id"])).stdout
-    assert "openai/scripted" in shown and "Less regularisation" in shown and "+++" in shown
+    assert "openai/scripted" in shown and rationale in shown and "+++" in shown
 
 
 def test_a_dead_endpoint_is_one_clear_error(tmp_path):
