@@ -22,8 +22,13 @@ from sandbox.runner.errors import SandboxSetupError
 _PT_INTERP = 3
 # Imported by the probe so that the libraries of the stdlib's C extensions are mapped.
 _PROBE = """
-import json, os, sys
-import ctypes, hashlib, ssl, lzma, bz2, zlib, decimal, uuid, sqlite3, mmap, _multiprocessing
+import importlib, json, os, sys
+for name in ("ctypes", "hashlib", "ssl", "lzma", "bz2", "zlib", "decimal", "uuid", "sqlite3",
+             "mmap", "_multiprocessing"):
+    try:
+        importlib.import_module(name)
+    except ImportError:  # an interpreter built without it: nothing to mount for it
+        pass
 maps = set()
 for line in open("/proc/self/maps"):
     fields = line.split()
