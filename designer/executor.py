@@ -1,12 +1,21 @@
 """The seam between the loop and candidate evaluation: where and how runs happen.
 
-``Executor`` is what the loop calls; ``LocalExecutor`` runs one candidate at a time in the
-local sandbox. A Ray executor (next wave) implements the same protocol with each Ray
-worker running the same sandbox.
+``Executor`` is what the loop calls; ``LocalExecutor`` runs candidates in the local
+sandbox, each run in a free slot (``SlotPool``: uid ``61000 + slot``) shared by every
+process of the machine, so that two commands, or two workers of one, run side by side.
+A Ray executor (next wave) implements the same protocol with each Ray worker running the
+same sandbox.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -40,18 +49,75 @@ def load_split(settings: DesignSettings, cache_dir: Path) -> Split:
     return split_interactions(data, method=settings.split, cache_dir=cache_dir / "splits")
 
 
-class LocalExecutor:
-    """Runs candidates one at a time in this machine's sandbox."""
+def claims_dir() -> Path:
+    """Where slot claims live: one folder for every process of the machine."""
+    if configured := os.environ.get("AGENTICRS_SLOT_DIR"):
+        folder = Path(configured)
+    elif os.access("/run", os.W_OK):
+        folder = Path("/run/agenticrs-slots")
+    else:
+        folder = Path(tempfile.gettempdir()) / "agenticrs-slots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
-    def __init__(self, settings: DesignSettings, cache_dir: Path, split: Split | None = None):
+
+class SlotPool:
+    """Claims a free slot among ``size`` for each run, across threads and processes (a
+    non-blocking ``flock`` per slot; the kernel drops a dead process's claims). When all are
+    busy, ``on_wait`` is told once per wait ("waiting for a sandbox slot: N runs in
+    progress") and the claim is retried every ``poll`` seconds."""
+
+    def __init__(self, size: int, on_wait: Callable[[str], None] | None = None, poll: float = 0.25):
+        self.size, self.poll = size, poll
+        self.on_wait = on_wait or (lambda message: log.warning("%s", message))
+        self.folder = claims_dir()
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[int]:
+        told = False
+        while True:
+            for slot in range(self.size):
+                fd = os.open(self.folder / f"slot-{slot}.claim", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                try:
+                    yield slot
+                finally:
+                    os.close(fd)
+                return
+            if not told:
+                self.on_wait(f"waiting for a sandbox slot: {self.size} runs in progress")
+                told = True
+            time.sleep(self.poll)
+
+
+class LocalExecutor:
+    """Runs candidates in this machine's sandbox, each run in a free slot (thread-safe)."""
+
+    def __init__(self, settings: DesignSettings, cache_dir: Path, split: Split | None = None,
+                 on_wait: Callable[[str], None] | None = None):
         self.split = split or load_split(settings, cache_dir)
-        self.runner = make_runner(allow_insecure=settings.allow_insecure_sandbox)
-        self.evaluator = Evaluator(self.runner, self.split, cache_dir)
+        self.allow_insecure, self.cache_dir = settings.allow_insecure_sandbox, cache_dir
+        self.slots = SlotPool(settings.slots, on_wait)
+        self._evaluators: dict[int, Evaluator] = {}
+        self._lock = threading.Lock()
+        self.runner = self._evaluator(0).runner
         self.dataset_key = dataset_key(settings.dataset, self.split)
 
     @property
     def tier(self) -> str:
         return self.runner.tier.value
 
+    def _evaluator(self, slot: int) -> Evaluator:
+        with self._lock:
+            if slot not in self._evaluators:
+                runner = make_runner(allow_insecure=self.allow_insecure, slot=slot)
+                self._evaluators[slot] = Evaluator(runner, self.split, self.cache_dir)
+            return self._evaluators[slot]
+
     def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult:
-        return self.evaluator.evaluate(job, run_dir)
+        with self.slots.claim() as slot:
+            return self._evaluator(slot).evaluate(job, run_dir)

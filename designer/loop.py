@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from designer.families import FamilyError
 from designer.events import Event, EventKind, EventSink
 from designer.failures import STATUS_OF, classify_failure
 from designer.judging import JudgingMixin
+from designer.parallel import run_parallel
 from designer.promotion import align
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.release import Releaser
@@ -87,31 +89,44 @@ class DesignLoop(JudgingMixin):
         self.dataset_key = executor.dataset_key
         self.summary = SessionSummary(self.session_id, agent_name, self.dataset_key)
         self.iteration = 0
+        self.workers = 1
 
     # ---- session ------------------------------------------------------------------------
 
-    def run(self, iterations: int | None = None, time_budget: float | None = None) -> SessionSummary:
-        """Run steps until ``iterations`` proposals or ``time_budget`` seconds; resumable."""
+    def run(self, iterations: int | None = None, time_budget: float | None = None,
+            workers: int = 1) -> SessionSummary:
+        """Run steps until ``iterations`` proposals or ``time_budget`` seconds; resumable.
+
+        ``workers > 1`` keeps that many candidates in flight (``designer.parallel``): each
+        evaluation in its own sandbox slot, judged one at a time as it completes.
+        """
         start = self.clock()
+        self.workers = max(1, workers)
         self._emit(EventKind.STARTED, f"design session {self.session_id} for {self.agent.name} on {self.dataset_key}")
         self.resume()
         incumbent = self.incumbent()
         self.summary.baseline_reward = incumbent.experiment.inner_reward
         self._track_best(incumbent.experiment)
-        reason = "iterations done"
-        while iterations is None or self.summary.iterations < iterations:
+
+        def stop_reason() -> str | None:
+            if iterations is not None and self.summary.iterations >= iterations:
+                return "iterations done"
             if time_budget is not None and self.clock() - start >= time_budget:
-                reason = "time budget spent"
-                break
-            try:
-                self.step()
-            except SessionStop as e:
-                reason = str(e) or type(e).__name__
-                break
+                return "time budget spent"
+            return None
+        reason = self._serial(stop_reason) if self.workers == 1 else run_parallel(self, self.workers, stop_reason)
         self.summary.stopped_reason = reason
         self.summary.elapsed_seconds = self.clock() - start
         self._emit(EventKind.STOPPED, f"stopped: {reason}", reward=self.summary.best_reward)
         return self.summary
+
+    def _serial(self, stop_reason: Callable[[], str | None]) -> str:
+        while (reason := stop_reason()) is None:
+            try:
+                self.step()
+            except SessionStop as e:
+                return str(e) or type(e).__name__
+        return reason
 
     def resume(self) -> None:
         """Mark experiments of dead sessions INTERRUPTED; finish promotions they left half done."""
@@ -143,40 +158,63 @@ class DesignLoop(JudgingMixin):
 
     def step(self) -> None:
         """One proposal, evaluated through the cascade and judged for promotion."""
+        ready = self.prepare()
+        if ready is None:
+            return
+        full = self.evaluate(*ready)
+        if full is not None:
+            self.judge(full)
+        self._maybe_summarise(ready[1])
+
+    def prepare(self, pending: Sequence[Candidate] = ()) -> tuple[Candidate, Incumbent] | None:
+        """The proposing part of a step: a checked candidate and the incumbent it starts from,
+        or None when the proposal failed, duplicates an evaluated or ``pending`` (in-flight)
+        candidate, or failed the static checks (all recorded)."""
         self.iteration += 1
         self.summary.iterations += 1
         incumbent = self.incumbent()
         started = self.clock()
         try:
-            proposal = self.proposer.propose(self._context(incumbent))
+            proposal = self.proposer.propose(self._context(incumbent, pending))
             proposal = proposal.model_copy(update={"meta": {**proposal.meta,
                                                             "propose_seconds": round(self.clock() - started, 3)}})
         except ProposalError as e:
             self._record_failure(None, FailureKind.PROPOSAL, str(e), "")
             self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")
-            return
+            return None
         try:
             candidate = self.make_candidate(proposal)
         except (FamilyError, KeyError) as e:
             self._record_failure(None, FailureKind.PROPOSAL, f"unusable proposal: {e}", "")
             self._emit(EventKind.PROPOSAL_FAILED, f"proposal failed: {e}")
-            return
+            return None
         self._emit(EventKind.PROPOSED, f"{proposal.kind.value}: {proposal.family} {proposal.rationale}",
                    data={"params": candidate.params})
-        if self._already_evaluated(candidate):
+        in_flight = {c.content_hash for c in pending}
+        if candidate.content_hash in in_flight or self._already_evaluated(candidate):
             self.summary.duplicates += 1
             self._emit(EventKind.DUPLICATE, f"candidate {candidate.content_hash[:10]} already evaluated")
-            return
+            return None
         if (problems := self._static_problems(candidate)):
             self._reject_static(candidate, incumbent, problems)
-            return
+            return None
+        return candidate, incumbent
+
+    def evaluate(self, candidate: Candidate, incumbent: Incumbent) -> Experiment | None:
+        """The cascade: cheap stage, screen against ``incumbent``, full stage. The full-stage
+        experiment, or None. Safe on worker threads (it writes only its own experiments)."""
         cheap = self._run_stage(candidate, incumbent, "cheap")
         if cheap is None or not self._passes_screen(cheap, incumbent):
-            return
-        full = self._run_stage(candidate, incumbent, "full", parent_experiment=cheap)
-        if full is not None:
-            self._judge(full, incumbent)
-        self._maybe_summarise(incumbent)
+            return None
+        return self._run_stage(candidate, incumbent, "full", parent_experiment=cheap)
+
+    def judge(self, full: Experiment) -> None:
+        """Judge ``full`` against the champion *now*: with several workers (or another
+        process) it may have changed since the candidate was proposed."""
+        incumbent = self.incumbent()
+        if full.parent_version_id != incumbent.version.id:
+            full = self.store.set_parent(full.id, incumbent.version.id, incumbent.experiment.id)
+        self._judge(full, incumbent)
 
     def _maybe_summarise(self, incumbent: Incumbent) -> None:
         """Every ``insight_every`` iterations, store what worked and failed as an insight."""
@@ -244,20 +282,23 @@ class DesignLoop(JudgingMixin):
         reward, version = max(self.rng.sample(top, min(2, len(top))), key=lambda pair: pair[0])
         return version, self.releaser.repo.read_version(self.agent.name, version.number).code, reward
 
-    def _context(self, incumbent: Incumbent):
+    def _context(self, incumbent: Incumbent, pending: Sequence[Candidate] = ()):
         version, code, reward = self.pick_base(incumbent)
         family = self.families.get(version.family)
         return build_context(
             self.store, agent=self.agent, parent=version, parent_code=code,
             parent_reward=reward, families=self.families,
             dataset_key=self.dataset_key, time_limit_seconds=self._limits(family).wall_seconds,
-            memory_limit_mb=self.settings.limits.memory_mb, iteration=self.iteration)
+            memory_limit_mb=self.settings.limits.memory_mb, iteration=self.iteration,
+        ).model_copy(update={"pending": [c.proposal for c in pending]})
 
     def _limits(self, family: Any):
+        """The run limits: the family's time limit, and threads shared among the workers."""
         limits = self.settings.limits
+        update: dict[str, Any] = {"threads": max(1, min(limits.threads, (os.cpu_count() or 1) // self.workers))}
         if family is not None:
-            limits = limits.model_copy(update={"wall_seconds": min(limits.wall_seconds, family.time_limit_seconds)})
-        return limits
+            update["wall_seconds"] = min(limits.wall_seconds, family.time_limit_seconds)
+        return limits.model_copy(update=update)
 
     # ---- stages -------------------------------------------------------------------------
 

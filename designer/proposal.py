@@ -79,6 +79,7 @@ class DesignContext(BaseModel):
     time_limit_seconds: float
     memory_limit_mb: int
     iteration: int = 0
+    pending: list[Proposal] = Field(default_factory=list)  # proposals in flight (parallel workers)
 
 
 class Proposer(Protocol):

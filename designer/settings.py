@@ -51,6 +51,8 @@ class DesignSettings(BaseSettings):
     k: int = Field(10, gt=0)
     seed: int = 0
     allow_insecure_sandbox: bool = False
+    slots: int = Field(4, ge=1, le=64, description="sandbox slots (uids) this machine's runs share; "
+                       "a run waits while all are busy")
     limits: Limits = Field(default_factory=Limits)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 

@@ -2,26 +2,39 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
 
 from knowledge_base._base import StoreBase, agent_row, experiment_row, to_model
 from knowledge_base.errors import NotFoundError
 from knowledge_base.models import (
+    DesignSession,
     Experiment,
     ExperimentDraft,
     ExperimentResult,
     ExperimentStatus,
     PromotionState,
 )
-from knowledge_base.rows import ExperimentRow, TestMetricsRow, UserScoresRow, utcnow
+from knowledge_base.rows import (
+    DesignSessionRow,
+    ExperimentRow,
+    TestMetricsRow,
+    UserScoresRow,
+    utcnow,
+)
 
 StatusFilter = ExperimentStatus | Iterable[ExperimentStatus] | None
 PromotionFilter = PromotionState | Iterable[PromotionState] | None
 _UNFINISHED = (ExperimentStatus.RUNNING.value, ExperimentStatus.INTERRUPTED.value)
+# A session silent for longer than this is dead: its RUNNING experiments may be interrupted.
+STALE_AFTER_SECONDS = 120.0
 
 
 class ExperimentsMixin(StoreBase):
@@ -80,6 +93,18 @@ class ExperimentsMixin(StoreBase):
                 row.p_value = p_value
             if effect_size is not None:
                 row.effect_size = effect_size
+            session.flush()
+            return to_model(Experiment, row)
+
+    def set_parent(self, experiment_id: int, parent_version_id: int,
+                   incumbent_experiment_id: int | None) -> Experiment:
+        """Re-point an experiment at the version it is judged against (the champion at
+        judging time, which may have changed while it ran) and at that version's scored
+        experiment (``proposal["incumbent_experiment"]``). Raises ``NotFoundError``."""
+        with self._write() as session:
+            row = experiment_row(session, experiment_id)
+            row.parent_version_id = parent_version_id
+            row.proposal = {**row.proposal, "incumbent_experiment": incumbent_experiment_id}
             session.flush()
             return to_model(Experiment, row)
 
@@ -148,24 +173,67 @@ class ExperimentsMixin(StoreBase):
             row = session.scalar(query)
             return None if row is None else to_model(Experiment, row)
 
-    def interrupt_running(self, agent_name: str, exclude_session: str | None = None) -> list[int]:
-        """Mark RUNNING experiments of ``agent_name`` INTERRUPTED, except those of
-        ``exclude_session`` (the live one); returns their ids, ascending."""
-        condition = [
-            ExperimentRow.agent_name == agent_name,
-            ExperimentRow.status == ExperimentStatus.RUNNING.value,
-        ]
-        if exclude_session is not None:
-            condition.append(ExperimentRow.session_id != exclude_session)
+    def interrupt_running(
+        self,
+        agent_name: str,
+        exclude_session: str | None = None,
+        stale_after: float = STALE_AFTER_SECONDS,
+    ) -> list[int]:
+        """Mark INTERRUPTED the RUNNING experiments of ``agent_name`` whose session is dead;
+        returns their ids, ascending.
+
+        A session is alive while its heartbeat (``heartbeat``) is younger than ``stale_after``
+        seconds by the database's clock; a session that never beat (an older agenticrs, a
+        crash before its first beat) is dead. ``exclude_session`` is the caller, alive by
+        definition: it is recorded as such (one beat), and its runs are never touched. So
+        processes on other machines sharing the database never interrupt each other's live
+        runs.
+        """
         with self._write() as session:
+            now = _db_now(session)
+            if exclude_session is not None:
+                _beat(session, exclude_session, agent_name, now)
+            live = select(DesignSessionRow.session_id).where(
+                DesignSessionRow.heartbeat_at >= now - timedelta(seconds=stale_after)
+            )
+            condition = [
+                ExperimentRow.agent_name == agent_name,
+                ExperimentRow.status == ExperimentStatus.RUNNING.value,
+                ExperimentRow.session_id.not_in(live),
+            ]
+            if exclude_session is not None:
+                condition.append(ExperimentRow.session_id != exclude_session)
             ids = sorted(session.scalars(select(ExperimentRow.id).where(*condition)))
             if ids:
                 session.execute(
                     update(ExperimentRow)
                     .where(ExperimentRow.id.in_(ids))
-                    .values(status=ExperimentStatus.INTERRUPTED.value, finished_at=utcnow())
+                    .values(status=ExperimentStatus.INTERRUPTED.value, finished_at=now)
                 )
             return ids
+
+    # ---- liveness -----------------------------------------------------------------------
+
+    def heartbeat(self, session_id: str, agent_name: str) -> DesignSession:
+        """Record that design session ``session_id`` (of ``agent_name``) is alive now, by the
+        database's clock (machines sharing it need not agree on the time). Creates the
+        session row on the first beat. Call it more often than ``STALE_AFTER_SECONDS``."""
+        with self._write() as session:
+            return to_model(DesignSession, _beat(session, session_id, agent_name, _db_now(session)))
+
+    def live_sessions(
+        self, agent_name: str, stale_after: float = STALE_AFTER_SECONDS
+    ) -> list[DesignSession]:
+        """The sessions of ``agent_name`` whose heartbeat is younger than ``stale_after`` s."""
+        with self._read() as session:
+            cutoff = _db_now(session) - timedelta(seconds=stale_after)
+            rows = session.scalars(
+                select(DesignSessionRow)
+                .where(DesignSessionRow.agent_name == agent_name,
+                       DesignSessionRow.heartbeat_at >= cutoff)
+                .order_by(DesignSessionRow.started_at)
+            )
+            return [to_model(DesignSession, row) for row in rows]
 
     # ---- per-user scores --------------------------------------------------------------
 
@@ -230,6 +298,24 @@ class ExperimentsMixin(StoreBase):
             row = session.get(TestMetricsRow, experiment_id)
             return None if row is None else {"metrics": row.metrics, "segments": row.segments,
                                              "verdict": row.verdict}
+
+
+def _db_now(session: Session) -> datetime:
+    """The database server's clock on PostgreSQL (shared by every machine), else this one's."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(select(func.now())).astimezone(UTC)
+    return utcnow()
+
+
+def _beat(session: Session, session_id: str, agent_name: str, now: datetime) -> DesignSessionRow:
+    row = session.get(DesignSessionRow, session_id)
+    if row is None:
+        row = DesignSessionRow(session_id=session_id, agent_name=agent_name, host=socket.gethostname()[:255],
+                               pid=os.getpid(), started_at=now)
+        session.add(row)
+    row.heartbeat_at = now
+    session.flush()
+    return row
 
 
 def _filtered(

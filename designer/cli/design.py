@@ -91,6 +91,10 @@ def design(ctx: typer.Context,
            llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
            max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="llm: answer length cap"),
            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+           workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
+                                       help="candidates evaluated at once, each in its own sandbox slot"),
+           slots: Optional[int] = typer.Option(None, "--slots", min=1, max=64, metavar="N",
+                                               help="sandbox slots this machine's runs share (default 4)"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Propose, evaluate in the sandbox, and promote better versions of AGENT."""
@@ -102,11 +106,14 @@ def design(ctx: typer.Context,
                              max_processes=max_processes, output_mb=output_mb)
     config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
     base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns),
-                         split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None)
+                         split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None,
+                         slots=slots)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
+    if settings.slots < workers:  # each worker needs a slot of its own
+        settings = settings.model_copy(update={"slots": workers})
     with agent_lock(s.workspace.root / "locks", agent):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
-        executor = LocalExecutor(settings, s.workspace.cache_dir)
+        executor = LocalExecutor(settings, s.workspace.cache_dir, on_wait=lambda m: err.print(m, highlight=False))
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
                                budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices),
@@ -121,9 +128,9 @@ def design(ctx: typer.Context,
         if err.is_terminal:
             with err.status("starting") as status:
                 view.status = status
-                summary = loop.run(iterations=iterations, time_budget=time_budget)
+                summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
         else:
-            summary = loop.run(iterations=iterations, time_budget=time_budget)
+            summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
     _print_summary(summary, json_out)
 
 

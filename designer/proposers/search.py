@@ -38,19 +38,34 @@ def distributions(family: Any) -> dict[str, BaseDistribution]:
     return out
 
 
-def past_trial(exp: Experiment, dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
-    """A finished experiment as an Optuna trial, or None when it does not fit the space."""
-    params = {k: v for k, v in exp.params.items() if k in dists}
+def _fitting(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> dict[str, Any] | None:
+    """``params`` restricted to ``dists``, or None when they do not fit the space."""
+    values = {k: v for k, v in params.items() if k in dists}
     try:
-        if set(params) != set(dists) or any(not dists[k]._contains(dists[k].to_internal_repr(v))
-                                            for k, v in params.items()):
+        if set(values) != set(dists) or any(not dists[k]._contains(dists[k].to_internal_repr(v))
+                                            for k, v in values.items()):
             return None
     except ValueError:  # a value the (since narrowed) space no longer knows
+        return None
+    return values
+
+
+def past_trial(exp: Experiment, dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
+    """A finished experiment as an Optuna trial, or None when it does not fit the space or
+    is a confirmation run (promotion's evidence, not a search point)."""
+    params = _fitting(exp.params, dists)
+    if params is None or exp.stage not in ("cheap", "full"):
         return None
     if exp.status is ExperimentStatus.COMPLETED and exp.stage == "full" and exp.inner_reward is not None:
         return create_trial(params=params, distributions=dists, value=exp.inner_reward)
     # screened out by the cheap stage or failed: tells the sampler to look elsewhere
     return create_trial(params=params, distributions=dists, state=TrialState.FAIL)
+
+
+def pending_trial(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
+    """A proposal still being evaluated, as a RUNNING trial (None if outside ``dists``)."""
+    values = _fitting(params, dists)
+    return None if values is None else create_trial(params=values, distributions=dists, state=TrialState.RUNNING)
 
 
 class SearchProposer:
@@ -72,7 +87,7 @@ class SearchProposer:
         self.switch_probability, self.explore_families = switch_probability, explore_families
 
     def propose(self, context: DesignContext) -> Proposal:
-        rng = random.Random(self.seed * 100_003 + len(context.history))
+        rng = random.Random(self.seed * 100_003 + len(context.history) + len(context.pending))
         unexplored = self._unexplored(context)
         if unexplored:
             family = unexplored[0]
@@ -90,7 +105,7 @@ class SearchProposer:
     def _unexplored(self, context: DesignContext) -> list[str]:
         if not self.explore_families:
             return []
-        tried = {e.family for e in context.history}
+        tried = {e.family for e in context.history} | {p.family for p in context.pending}
         cheapest_first = sorted(context.families.values(), key=lambda f: (f.time_limit_seconds, f.name))
         return [f.name for f in cheapest_first if f.name not in tried and f.name != context.parent_family]
 
@@ -107,12 +122,17 @@ class SearchProposer:
         dists = distributions(family)
         if not dists:
             raise ProposalError(f"family {family_name} declares no parameters to search")
-        study = optuna.create_study(direction="maximize", sampler=self._sampler(len(context.history)))
+        study = optuna.create_study(direction="maximize",
+                                    sampler=self._sampler(len(context.history) + len(context.pending)))
         seen = []
         for exp in context.history:
             if exp.family == family_name and (trial := past_trial(exp, dists)) is not None:
                 study.add_trial(trial)
                 seen.append(exp.params)
+        for proposal in context.pending:   # in flight: RUNNING trials (TPE's constant liar)
+            if proposal.family == family_name and (running := pending_trial(proposal.params, dists)):
+                study.add_trial(running)
+                seen.append({**family.defaults(), **proposal.params})
         if not any(t.state is TrialState.COMPLETE for t in study.trials):
             study.enqueue_trial(family.defaults(), skip_if_exists=True)
         for _ in range(20):
@@ -136,4 +156,4 @@ class SearchProposer:
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constant_liar=True)
