@@ -9,6 +9,7 @@ import pytest
 
 from sandbox.runner import InvalidOutputError, read_recommendations
 from sandbox.runner.logs import TailReader
+from sandbox.runner.output import copy_expected, scan_output
 
 N_ROWS, K, N_ITEMS = 4, 3, 10
 
@@ -91,3 +92,39 @@ def test_tail_reader_keeps_only_the_tail_of_a_flood():
     assert reader.join(10)
     assert reader.total_bytes == 2000 * 1000 and len(reader.tail()) == 1000
     assert reader.text().endswith("000001999\n")
+
+
+def _deep_tree(folder, depth=25):
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):  # 25 x 201 chars: deeper than PATH_MAX
+        os.mkdir("d" * 200, dir_fd=fd)
+        deeper = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = deeper
+    os.close(fd)
+
+
+def test_scan_counts_apparent_sizes_and_never_descends(tmp_path):
+    save(tmp_path, np.zeros((N_ROWS, K), dtype=np.int64))
+    with open(tmp_path / "sparse.bin", "wb") as f:
+        f.truncate(3 * 2**30)  # 3 GiB apparent, no block
+    _deep_tree(tmp_path)
+    scan = scan_output(tmp_path, {"recommendations.npy"})
+    assert scan.apparent_bytes >= 3 * 2**30
+    assert sorted(scan.surprises) == sorted(["sparse.bin", "d" * 200])
+
+
+def test_copy_checks_the_apparent_size_before_copying(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    with open(src / "recommendations.npy", "wb") as f:
+        f.truncate(2**30)
+    assert not copy_expected(src, dst, "recommendations.npy", max_bytes=2**20)
+    assert list(dst.iterdir()) == []
+    (src / "recommendations.npy").unlink()
+    (src / "recommendations.npy").symlink_to(tmp_path / "elsewhere")
+    assert not copy_expected(src, dst, "recommendations.npy", max_bytes=2**20)
+    (src / "recommendations.npy").unlink()
+    save(src, np.arange(12).reshape(N_ROWS, K))
+    assert copy_expected(src, dst, "recommendations.npy", max_bytes=2**20)
+    assert (dst / "recommendations.npy").read_bytes() == (src / "recommendations.npy").read_bytes()
