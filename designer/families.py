@@ -12,6 +12,8 @@ pass its own directory, whose families override built-in ones of the same name.
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +22,8 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-__all__ = ["FamilyError", "ParamSpec", "Family", "load_families", "BUILTIN_TEMPLATE_DIR"]
+__all__ = ["FamilyError", "ParamSpec", "Family", "load_families", "BUILTIN_TEMPLATE_DIR",
+           "declared_space", "space_problems", "llm_family_name"]
 
 BUILTIN_TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "agents"
 
@@ -187,3 +190,72 @@ def load_families(template_dir: Path | str | None = None) -> dict[str, Family]:
             family = _load_family(spec_path)
             families[family.name] = family
     return dict(sorted(families.items()))
+
+
+# ---- spaces declared by LLM-written modules ----------------------------------------------
+
+SPACE_NAME = "SPACE"
+"""An LLM module declares its searchable constructor parameters as a module-level literal
+``SPACE = {"name": {"type": "float", "low": ..., "high": ..., "default": ...}, ...}``: the
+same typed spec as the ``params`` of a family YAML (see ``ParamSpec``)."""
+
+
+def _space_literal(code: str) -> tuple[Any, str]:
+    """(the SPACE literal or None, the problem reading it or "")."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None, ""
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        if any(isinstance(t, ast.Name) and t.id == SPACE_NAME for t in targets):
+            try:
+                return ast.literal_eval(node.value), ""
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                return None, (f"Line {node.lineno}: {SPACE_NAME} must be a literal dict (no names "
+                              "or calls), e.g. {\"l2\": {\"type\": \"float\", \"low\": 1.0, "
+                              "\"high\": 1000.0, \"log\": True, \"default\": 100.0}}.")
+    return None, ""
+
+
+def _parse_space(raw: Any) -> tuple[dict[str, ParamSpec], list[str]]:
+    if not isinstance(raw, dict) or not raw:
+        return {}, [f"{SPACE_NAME} must be a non-empty dict of parameter name -> spec dict."]
+    space, problems = {}, []
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            problems.append(f"{SPACE_NAME} key {name!r} is not a valid parameter name.")
+            continue
+        try:
+            space[name] = ParamSpec(**spec) if isinstance(spec, dict) else ParamSpec.model_validate(spec)
+        except (ValidationError, TypeError) as e:
+            detail = "; ".join(err["msg"] for err in e.errors()) if isinstance(e, ValidationError) else str(e)
+            problems.append(f"{SPACE_NAME}[{name!r}] is not a valid spec (type float|int|categorical|bool, "
+                            f"low/high/log or choices, default): {detail}.")
+    return space, problems
+
+
+def space_problems(code: str) -> list[str]:
+    """Problems of the ``SPACE`` an LLM module declares; [] if it declares none or a valid one."""
+    raw, problem = _space_literal(code)
+    if problem:
+        return [problem]
+    return [] if raw is None else _parse_space(raw)[1]
+
+
+def declared_space(code: str) -> dict[str, ParamSpec]:
+    """The valid parameter space ``code`` declares (``SPACE = {...}``); {} if none or invalid."""
+    raw, problem = _space_literal(code)
+    if raw is None or problem:
+        return {}
+    space, problems = _parse_space(raw)
+    return {} if problems else space
+
+
+def llm_family_name(code: str) -> str:
+    """The family name of an LLM module with a space: ``llm-`` + 10 hex digits of its sha256.
+
+    Every tuning of the same module text shares it (it is the experiments' ``base_family``).
+    """
+    return "llm-" + hashlib.sha256(code.encode("utf-8")).hexdigest()[:10]

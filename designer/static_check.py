@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 
+from designer.families import SPACE_NAME, declared_space, space_problems
+
 STDLIB_ALLOWED = frozenset({
     "__future__", "abc", "array", "bisect", "collections", "contextlib", "copy", "dataclasses",
     "datetime", "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "itertools",
@@ -42,7 +44,9 @@ def check_module(code: str, *, role: str | None = None, max_bytes: int = 200_000
     does not import ``importlib``-like machinery; it defines ``class Agent`` with
     ``__init__``, ``fit``, ``recommend`` and the extra method of ``role`` (see
     ``ROLE_METHODS``; an unknown role adds nothing). Methods inherited from a base class
-    defined in the same module count. Never raises on bad input.
+    defined in the same module count. A module-level ``SPACE`` (the parameters search may
+    tune) must be a valid typed spec whose names ``Agent.__init__`` accepts. Never raises
+    on bad input.
     """
     size = len(code.encode("utf-8", "replace"))
     if size > max_bytes:
@@ -54,7 +58,7 @@ def check_module(code: str, *, role: str | None = None, max_bytes: int = 200_000
     except ValueError as e:  # e.g. null bytes
         return [f"The module does not parse: {e}."]
     return (_import_problems(tree, allowed_imports) + _call_problems(tree)
-            + _contract_problems(tree, role))
+            + _contract_problems(tree, role) + _space_check(code, tree))
 
 
 def _import_problems(tree: ast.Module, allowed: frozenset[str]) -> list[str]:
@@ -132,3 +136,20 @@ def _arity_problems(methods: dict) -> list[str]:
             problems.append(f"Agent.{name} takes {positional} argument(s) besides self; the "
                             f"contract passes {need}.")
     return problems
+
+
+def _space_check(code: str, tree: ast.Module) -> list[str]:
+    """A declared SPACE parses as typed specs and every name is a constructor argument."""
+    problems = space_problems(code)
+    if problems:
+        return problems
+    names = list(declared_space(code))
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    init = _methods(classes["Agent"], classes, set()).get("__init__") if "Agent" in classes else None
+    if not names or init is None or init.args.kwarg is not None:
+        return []
+    accepted = {a.arg for a in init.args.args + init.args.kwonlyargs}
+    missing = [n for n in names if n not in accepted]
+    return [f"{SPACE_NAME} declares {', '.join(missing)} but Agent.__init__ does not accept "
+            f"{'it' if len(missing) == 1 else 'them'}; the harness calls Agent(**params) with "
+            f"the {SPACE_NAME} names."] if missing else []

@@ -5,11 +5,14 @@ Sealed test metrics never reach here: ``DesignContext`` carries validation metri
 from __future__ import annotations
 
 import random
+import re
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from designer.llm.history_view import history_lines, idea, weak_spots
 from designer.llm.prompts import PromptBudget, head, tail
+from designer.families import declared_space
 from designer.proposal import DesignContext
 from knowledge_base.models import Experiment, ExperimentStatus, Failure
 
@@ -21,6 +24,7 @@ FAILED = frozenset({ExperimentStatus.FAILED, ExperimentStatus.TIMED_OUT,
                     ExperimentStatus.INVALID_OUTPUT, ExperimentStatus.REJECTED_STATIC})
 ASKS = ("improve", "debug", "new_architecture", "crossover")
 MAX_METRICS = 8
+BEST_METRICS = 3
 
 
 class AskPlan(BaseModel):
@@ -115,13 +119,37 @@ def sections(context: DesignContext, budget: PromptBudget) -> dict[str, list]:
     """The optional prompt sections, each ordered most useful first."""
     return {
         "failures": [_failure(f, budget) for f in context.failures],
-        "best": [experiment_entry(e, context.agent.inner_reward, budget) for e in context.best],
+        "history": history_lines(context),
+        "best": [best_line(e, context.agent.inner_reward) for e in context.best],
         "rejected": [{"id": r.experiment.id, "reason": head(r.review.reason, budget.message_chars),
                       "rationale": head(str(r.experiment.proposal.get("rationale", "")),
                                         budget.rationale_chars)}
                      for r in reversed(context.rejected)],
-        "insights": [head(i.text, budget.insight_chars) for i in reversed(context.insights)],
+        "insights": insight_bullets(context.insights, budget),
     }
+
+
+def insight_bullets(insights: list, budget: PromptBudget) -> list[str]:
+    """The bullets of the stored insights, newest insight first, without their own markers
+    (an insight is itself a bulleted list; the template adds one ``-`` per bullet)."""
+    out: list[str] = []
+    for insight in reversed(insights):
+        for line in head(insight.text, budget.insight_chars).splitlines():
+            text = BULLET.sub("", line).strip()
+            if text:
+                out.append(text)
+    return out
+
+
+BULLET = re.compile(r"^\s*(?:(?:[-*\u2022]+|\d+[.)])\s+)+")
+
+
+def best_line(e: Experiment, reward_name: str) -> str:
+    """One best experiment: family, val metrics (reward first), params of a search, idea."""
+    others = [k for k in sorted(e.metrics) if k != reward_name][:BEST_METRICS]
+    metrics = ", ".join(f"{k} {float(e.metrics[k]):.4f}" for k in [reward_name] + others if k in e.metrics)
+    line = f"#{e.id} [{e.proposer}] {e.family}: val {metrics}"
+    return line + (f" -- idea: {text}" if (text := idea(e)) else "")
 
 
 def _failure(f: Failure, budget: PromptBudget) -> dict[str, Any]:
@@ -144,7 +172,8 @@ def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def card(context: DesignContext, allowed_imports: str) -> dict[str, Any]:
+def card(context: DesignContext, allowed_imports: str, data_card: str = "",
+         sdk: str = "") -> dict[str, Any]:
     """The fixed variables of the propose template (never cut)."""
     a, p = context.agent, context.parent
     label = f"{p.tag} (family {context.parent_family})" if p else f"baseline family {context.parent_family}"
@@ -154,8 +183,12 @@ def card(context: DesignContext, allowed_imports: str) -> dict[str, Any]:
         "constraints": {"time_limit_seconds": context.time_limit_seconds,
                         "memory_limit_mb": context.memory_limit_mb,
                         "allowed_imports": allowed_imports},
-        "parent": {"label": label, "reward": context.parent_reward, "params": context.parent_params},
+        "parent": {"label": label, "reward": context.parent_reward, "params": context.parent_params,
+                   "space": bool(declared_space(context.parent_code))},
         "parent_code": context.parent_code,
+        "weak": weak_spots(context),
+        "data_card": data_card,
+        "sdk": sdk,
     }
 
 
@@ -166,5 +199,4 @@ DEFAULT_INTERFACE = """class Agent:
         # int64 array (len(users), k), best first, no item the user had in `train`
 `train` has user, item, timestamp, rating (equal-length numpy arrays, dense 0-based ids),
 n_users, n_items, item_features and user_features (arrays or None), matrix() (scipy CSR
-users x items) and sequences() (each user's items in time order).
-`agent_sdk` provides topk(scores, k), topk_unseen(scores, seen_csr, users, k), fidelity()."""
+users x items) and sequences() (each user's items in time order)."""

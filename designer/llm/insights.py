@@ -4,7 +4,8 @@ from __future__ import annotations
 from designer.llm.budget import LLMBudget
 from designer.llm.calls import CallRecorder, recorded_call
 from designer.llm.client import LLMClient
-from designer.llm.context_view import experiment_entry
+from designer.llm.context_view import insight_bullets
+from designer.llm.history_view import history_lines
 from designer.llm.errors import LLMRequestError
 from designer.llm.prompts import PromptBudget, PromptTemplates, fit_prompt, head, load_prompt_templates
 from designer.proposal import DesignContext
@@ -28,15 +29,15 @@ def summarise(client: LLMClient, model: str, context: DesignContext, recorder: C
     """
     templates = templates or load_prompt_templates(None)
     prompt_budget = prompt_budget or PromptBudget()
-    reward = context.agent.inner_reward
     # newest first, so the budget cuts the oldest; the template prints them oldest first
-    history = [experiment_entry(e, reward, prompt_budget) for e in reversed(context.history)]
+    history = history_lines(context)
     failures = [{"kind": f.kind.value, "message": head(f.message, prompt_budget.message_chars)}
                 for f in context.failures]
-    roomy = prompt_budget.model_copy(update={"max_items": max(prompt_budget.max_items, 40)})
+    roomy = prompt_budget.model_copy(update={"max_items": max(prompt_budget.max_items, 40),
+                                             "history_items": max(prompt_budget.history_items, 80)})
     user = fit_prompt(templates, "insight.j2",
                       {"agent": context.agent.model_dump(),
-                       "insights": [head(i.text, prompt_budget.insight_chars) for i in context.insights]},
+                       "insights": insight_bullets(context.insights, prompt_budget)},
                       {"history": history, "failures": failures}, roomy,
                       order=("history", "failures"))
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

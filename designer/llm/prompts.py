@@ -62,15 +62,16 @@ class PromptBudget(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_chars: int = Field(24_000, gt=1000)
+    max_chars: int = Field(40_000, gt=1000)
     traceback_chars: int = Field(1_500, gt=0)
     message_chars: int = Field(400, gt=0)
     rationale_chars: int = Field(300, gt=0)
     insight_chars: int = Field(800, gt=0)
     max_items: int = Field(8, gt=0, description="entries per optional section before the cut")
+    history_items: int = Field(30, gt=0, description="one-line past experiments before the cut")
 
 
-SECTION_ORDER = ("failures", "best", "rejected", "insights")
+SECTION_ORDER = ("failures", "history", "best", "rejected", "insights")
 """Most useful first: at equal rank, entries of later sections are dropped first."""
 
 
@@ -83,7 +84,8 @@ def fit_prompt(templates: PromptTemplates, name: str, variables: dict[str, Any],
     and ``omitted`` (section -> number of entries cut) and ``truncated_parent``.
     Returns the rendered text; it may exceed ``max_chars`` only if the fixed part alone does.
     """
-    kept = {s: list(sections.get(s, []))[:budget.max_items] for s in order}
+    limit = {"history": budget.history_items}
+    kept = {s: list(sections.get(s, []))[:limit.get(s, budget.max_items)] for s in order}
     omitted = {s: len(sections.get(s, [])) - len(kept[s]) for s in order}
 
     def render(**extra: Any) -> str:

@@ -10,6 +10,7 @@ from designer.llm.calls import CallRecorder, recorded_call
 from designer.llm.client import Completion, LLMClient
 from designer.llm.context_view import AskPlan, AskPolicy, CodeLookup, card, plan_ask, sections
 from designer.llm.errors import AnswerParseError, LLMRequestError, LLMServerError, LLMTimeoutError
+from designer.llm.sdk_reference import sdk_reference as read_sdk_reference
 from designer.llm.prompts import PromptBudget, PromptTemplates, fit_prompt, load_prompt_templates
 from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
 from designer.static_check import DEFAULT_ALLOWED_IMPORTS, STDLIB_ALLOWED, check_module
@@ -46,7 +47,8 @@ class LLMProposer:
                  timeout: float = 300.0, answer_format: Literal["markdown", "json"] = "markdown",
                  code_for: CodeLookup | None = None, max_tokens: int | None = None,
                  allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS,
-                 max_module_bytes: int = 200_000):
+                 max_module_bytes: int = 200_000, data_card: str = "",
+                 sdk_reference: str | None = None):
         self.client, self.model, self.recorder, self.budget = client, model, recorder, budget
         self.temperature, self.max_reasks = temperature, max_reasks
         self.templates = prompt_templates or load_prompt_templates(None)
@@ -55,6 +57,8 @@ class LLMProposer:
         self.session_id, self.timeout, self.max_tokens = session_id, timeout, max_tokens
         self.answer_format, self.code_for = answer_format, code_for
         self.allowed_imports, self.max_module_bytes = allowed_imports, max_module_bytes
+        self.data_card = data_card  # rendered text (``designer.llm.data_card``); set per split
+        self.sdk_reference = read_sdk_reference() if sdk_reference is None else sdk_reference
 
     def propose(self, context: DesignContext) -> Proposal:
         """See the class docstring."""
@@ -79,7 +83,8 @@ class LLMProposer:
 
     def initial_messages(self, context: DesignContext, plan: AskPlan) -> list[dict]:
         """System + user messages for ``plan`` (the user prompt is cut to the budget)."""
-        variables = {**card(context, self._imports_text()), "ask": plan.model_dump(),
+        variables = {**card(context, self._imports_text(), self.data_card, self.sdk_reference),
+                     "ask": plan.model_dump(),
                      "answer_format": self.answer_format}
         user = fit_prompt(self.templates, "propose.j2", variables,
                           sections(context, self.prompt_budget), self.prompt_budget)
