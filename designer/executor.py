@@ -83,6 +83,9 @@ class SlotPool:
                 except BlockingIOError:
                     os.close(fd)
                     continue
+                if _run_lock_busy(slot):  # a run of a process that does not claim (an older agenticrs)
+                    os.close(fd)
+                    continue
                 try:
                     yield slot
                 finally:
@@ -92,6 +95,22 @@ class SlotPool:
                 self.on_wait(f"waiting for a sandbox slot: {self.size} runs in progress")
                 told = True
             time.sleep(self.poll)
+
+
+def _run_lock_busy(slot: int) -> bool:
+    """Whether the sandbox runner's own lock of ``slot`` is held right now (probed, released)."""
+    path = Path(os.environ.get("AGENTICRS_SANDBOX_STATE", "/run/agenticrs")) / f"slot-{slot}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class LocalExecutor:
