@@ -15,6 +15,7 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution,
                                   FloatDistribution, IntDistribution)
 from optuna.trial import TrialState, create_trial
 
+from designer.families import declared_space, llm_family_name
 from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
 from knowledge_base.models import Experiment, ExperimentStatus
 
@@ -24,7 +25,8 @@ SAMPLERS = ("tpe", "cmaes", "random")
 
 
 def distributions(family: Any) -> dict[str, BaseDistribution]:
-    """Optuna distributions for a ``designer.families.Family``'s parameter space."""
+    """Optuna distributions for a ``designer.families.Family``'s parameter space (or for
+    anything with ``params``: name -> ``ParamSpec``, e.g. an ``LLMFamily``)."""
     out: dict[str, BaseDistribution] = {}
     for name, spec in family.params.items():
         if spec.type == "float":
@@ -50,10 +52,12 @@ def _fitting(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> dict
     return values
 
 
-def past_trial(exp: Experiment, dists: dict[str, BaseDistribution]) -> optuna.trial.FrozenTrial | None:
+def past_trial(exp: Experiment, dists: dict[str, BaseDistribution],
+               defaults: dict[str, Any] | None = None) -> optuna.trial.FrozenTrial | None:
     """A finished experiment as an Optuna trial, or None when it does not fit the space or
-    is a confirmation run (promotion's evidence, not a search point)."""
-    params = _fitting(exp.params, dists)
+    is a confirmation run (promotion's evidence, not a search point). ``defaults`` complete
+    its params (an LLM module run with ``params={}`` ran at its ``SPACE`` defaults)."""
+    params = _fitting({**(defaults or {}), **exp.params}, dists)
     if params is None or exp.stage not in ("cheap", "full"):
         return None
     if exp.status is ExperimentStatus.COMPLETED and exp.stage == "full" and exp.inner_reward is not None:
@@ -71,7 +75,9 @@ def pending_trial(params: dict[str, Any], dists: dict[str, BaseDistribution]) ->
 class SearchProposer:
     """Explores every built-in family of the role once, then tunes the best ones.
 
-    Policy per call: (1) a family of the agent's role never evaluated on this data set is
+    Policy per call: (0) when the parent is an LLM-written module that declares a ``SPACE``
+    (an LLM family, see ``llm_family``), its parameters are tuned, except with probability
+    ``switch_probability``; (1) a family of the agent's role never evaluated on this data set is
     tried at its defaults; (2) with probability ``switch_probability`` the search moves to
     the runner-up family; (3) otherwise Optuna proposes params for the parent's family,
     warm-started from every past experiment of this agent, family and data set.
@@ -88,6 +94,9 @@ class SearchProposer:
 
     def propose(self, context: DesignContext) -> Proposal:
         rng = random.Random(self.seed * 100_003 + len(context.history) + len(context.pending))
+        llm = llm_family(context)
+        if llm is not None and rng.random() >= self.switch_probability:
+            return self._tune_llm(context, llm)
         unexplored = self._unexplored(context)
         if unexplored:
             family = unexplored[0]
@@ -150,6 +159,37 @@ class SearchProposer:
                                   f"({len(seen)} past trials of this family)",
                         meta={"sampler": self.sampler, "warm_trials": len(seen)})
 
+    def _tune_llm(self, context: DesignContext, family: "LLMFamily") -> Proposal:
+        """Optuna over the space the LLM module declares; a CODE proposal of the same module
+        with new constructor params, whose ``family`` (the experiments' ``base_family``) is
+        the LLM family's name, so its trials are found again."""
+        dists = distributions(family)
+        defaults = family.defaults()
+        study = optuna.create_study(direction="maximize",
+                                    sampler=self._sampler(len(context.history) + len(context.pending)))
+        seen = []
+        for exp in family_trials(context, family):
+            if (trial := past_trial(exp, dists, defaults)) is not None:
+                study.add_trial(trial)
+                seen.append({**defaults, **exp.params})
+        for proposal in context.pending:   # in flight: RUNNING trials (TPE's constant liar)
+            if proposal.family == family.name and (running := pending_trial(proposal.params, dists)):
+                study.add_trial(running)
+                seen.append({**defaults, **proposal.params})
+        for _ in range(20):
+            trial = study.ask(dists)
+            params = {**defaults, **trial.params}
+            if params not in seen:
+                break
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            raise ProposalError(f"the search over {family.name} keeps proposing evaluated points; "
+                                "let the LLM change the module or widen its SPACE")
+        return Proposal(proposer=self.name, kind=ProposalKind.CODE, family=family.name, code=family.code,
+                        params=params, rationale=f"{self.sampler} over the SPACE of LLM family {family.name} "
+                                                 f"({len(seen)} past trials)",
+                        meta={"sampler": self.sampler, "warm_trials": len(seen), "llm_family": family.name})
+
     def _sampler(self, n_history: int) -> optuna.samplers.BaseSampler:
         seed = self.seed + n_history
         if self.sampler == "cmaes":
@@ -157,3 +197,31 @@ class SearchProposer:
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, constant_liar=True)
+
+
+class LLMFamily:
+    """An LLM-written module that declares its parameter space: ``name`` (``llm-<sha>`` of
+    the code), ``code``, ``params`` (name -> ``ParamSpec``)."""
+
+    def __init__(self, code: str, params: dict[str, Any]):
+        self.name, self.code, self.params = llm_family_name(code), code, params
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: spec.check(spec.default) for name, spec in self.params.items()}
+
+
+def llm_family(context: DesignContext) -> LLMFamily | None:
+    """The parent as an LLM family, when it is LLM-written code (not a built-in family)
+    that declares a valid ``SPACE``; else None."""
+    if context.parent_family in context.families or not context.parent_code:
+        return None
+    space = declared_space(context.parent_code)
+    return LLMFamily(context.parent_code, space) if space else None
+
+
+def family_trials(context: DesignContext, family: LLMFamily) -> list[Experiment]:
+    """Past runs of ``family``'s module: the tuned ones (``base_family`` = its name) and
+    the parent's own run (at the parent's params)."""
+    parent_exp = context.parent.experiment_id if context.parent else None
+    return [e for e in context.history
+            if e.proposal.get("base_family") == family.name or (e.id == parent_exp and e.stage == "full")]
