@@ -95,6 +95,9 @@ def design(ctx: typer.Context,
                                        help="candidates evaluated at once, each in its own sandbox slot"),
            slots: Optional[int] = typer.Option(None, "--slots", min=1, max=64, metavar="N",
                                                help="sandbox slots this machine's runs share (default 4)"),
+           executor_name: str = typer.Option("local", "--executor", help="local | ray (agenticrs[ray]: see docs/scale.md)"),
+           address: Optional[str] = typer.Option(None, "--address", metavar="auto|HOST:PORT",
+                                                 help="ray: the cluster to join (default: a private local one)"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Propose, evaluate in the sandbox, and promote better versions of AGENT."""
@@ -113,7 +116,7 @@ def design(ctx: typer.Context,
         settings = settings.model_copy(update={"slots": workers})
     with agent_lock(s.workspace.root / "locks", agent):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
-        executor = LocalExecutor(settings, s.workspace.cache_dir, on_wait=lambda m: err.print(m, highlight=False))
+        executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
                                budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices),
@@ -125,13 +128,28 @@ def design(ctx: typer.Context,
                           session_id=chosen.session_id, insights=chosen.insights,
                           parent_policy=parent_policy, epsilon=epsilon)
         err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
-        if err.is_terminal:
-            with err.status("starting") as status:
-                view.status = status
+        try:
+            if err.is_terminal:
+                with err.status("starting") as status:
+                    view.status = status
+                    summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
+            else:
                 summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
-        else:
-            summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
+        finally:
+            getattr(executor, "close", lambda: None)()
     _print_summary(summary, json_out)
+
+
+def _executor(name: str, address: Optional[str], settings, cache_dir: Path):
+    """The executor named by ``--executor``; Ray is imported only when asked for."""
+    if name == "local":
+        if address is not None:
+            raise UsageError("--address is for --executor ray; drop it or add --executor ray")
+        return LocalExecutor(settings, cache_dir, on_wait=lambda m: err.print(m, highlight=False))
+    if name == "ray":
+        from designer.ray_executor import RayExecutor
+        return RayExecutor(settings, cache_dir, address=address)
+    raise UsageError(f"--executor must be local or ray; got {name!r}")
 
 
 def _prices(text: Optional[str]) -> tuple[float, float] | None:
