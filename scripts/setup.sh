@@ -25,7 +25,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[ray,test]"
 
 if [ "$(id -u)" = 0 ]; then
   bash scripts/setup-sandbox-python.sh
