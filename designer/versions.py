@@ -2,8 +2,12 @@
 
 Files per agent: ``<name>/agent.py`` (the module) and ``<name>/agent.yaml`` (the manifest:
 family, params, parent version, experiment id, metrics, p-value). Tags ``<name>/v<N>`` mark
-versions; the moving tag ``<name>/champion`` marks the current one. Git is written first and
-the knowledge base second, so ``reconcile`` can always repair a crash in between.
+versions; the moving tag ``<name>/champion`` marks the current one.
+
+The knowledge base is the source of truth for versions (their code and manifest); this
+repository is a replica of it, one per workspace. A version promoted in another workspace is
+rebuilt here from the knowledge base (``Releaser.reconcile``, or on first read through the
+repository's ``source``), so the same version has a different commit in each replica.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import git
 import yaml
@@ -77,15 +81,24 @@ def champion_tag(agent: str) -> str:
     return f"{agent}/champion"
 
 
-class AgentRepository:
-    """A git repository of agent versions (through gitpython)."""
+# Where a replica gets a version it lacks: (agent, number) -> (code, manifest) or None.
+VersionSource = Callable[[str, int], "tuple[str, dict[str, Any]] | None"]
 
-    def __init__(self, path: Path):
+
+class AgentRepository:
+    """A git repository of agent versions (through gitpython).
+
+    ``source``, when set, supplies the versions this replica lacks (``Releaser`` sets it to
+    the knowledge base): ``read_version`` then commits a missing version before reading it.
+    """
+
+    def __init__(self, path: Path, source: VersionSource | None = None):
         try:
             self.repo = git.Repo(path)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
             raise VersionError(f"no agents repository at {path}: run `agenticrs init`") from e
         self.path = Path(path)
+        self.source = source
 
     @classmethod
     def init(cls, path: Path) -> "AgentRepository":
@@ -161,6 +174,28 @@ class AgentRepository:
             self.move_champion(agent, number)
         return commit.hexsha
 
+    def rebuild_version(self, agent: str, number: int, code: str, manifest: dict[str, Any]) -> str:
+        """Commit a version another workspace released (from the knowledge base's code and
+        manifest) without moving the champion alias; returns the commit sha here."""
+        origin = f"experiment {manifest['experiment_id']}" if manifest.get("experiment_id") else "no experiment"
+        return self.commit_version(agent, number, code, manifest,
+                                   f"{agent} v{number}: from the knowledge base ({origin})", champion=False)
+
+    def set_aside(self, agent: str, number: int) -> str:
+        """Rename the tag of a version whose code differs from the knowledge base's to
+        ``<agent>/v<N>-diverged-<sha10>`` (the commit stays reachable); returns the new name."""
+        commit = self._tag_commit(agent, number)
+        name = f"{version_tag(agent, number)}-diverged-{commit.hexsha[:10]}"
+        self.clear_stale_locks()
+        with self._writing():
+            self.repo.create_tag(name, ref=commit, force=True)
+            self.repo.delete_tag(self.repo.tags[version_tag(agent, number)])
+        log.warning("set aside %s (differs from the knowledge base) as %s", version_tag(agent, number), name)
+        return name
+
+    def has_version(self, agent: str, number: int) -> bool:
+        return version_tag(agent, number) in self.repo.tags
+
     def move_champion(self, agent: str, number: int) -> None:
         """Point ``<agent>/champion`` at version ``number``."""
         target = self._tag_commit(agent, number)
@@ -198,7 +233,12 @@ class AgentRepository:
         return dict(sorted(out.items()))
 
     def read_version(self, agent: str, number: int) -> StoredVersion:
-        """The files of a version. Raises ``VersionError`` when the tag is missing."""
+        """The files of a version, rebuilt from ``source`` first if this replica lacks it.
+        Raises ``VersionError`` when the tag is missing and no source has the version."""
+        if version_tag(agent, number) not in self.repo.tags and self.source is not None:
+            found = self.source(agent, number)
+            if found is not None:
+                self.rebuild_version(agent, number, *found)
         commit = self._tag_commit(agent, number)
         code, manifest = self._files_at(commit, agent)
         return StoredVersion(agent, number, commit.hexsha, code, manifest)

@@ -88,6 +88,20 @@ class AgentVersion(_Frozen):
     experiment_id: int | None
     is_champion: bool
     created_at: datetime
+    code_hash: str | None = None   # its code in candidate_code (None: written before revision 0004)
+    # (its manifest holds sealed test metrics: read it with ``Store.get_version_manifest``,
+    # never on this model, which reaches proposers' contexts)
+
+
+class DesignSession(_Frozen):
+    """A design process as other processes sharing the database see it (its heartbeat)."""
+
+    session_id: str
+    agent_name: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
 
 
 class Experiment(_Frozen):
@@ -242,3 +256,15 @@ class LLMCallDraft(_Frozen):
     cost_usd: float = 0.0
     latency_seconds: float = 0.0
     error: str | None = None
+
+
+class VersionDraft(_Frozen):
+    """A version to release: its code is stored under ``code_hash`` (``Store.put_code``)."""
+
+    family: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    code_hash: str
+    manifest: dict[str, Any] = Field(default_factory=dict)
+    parent_version_id: int | None = None
+    experiment_id: int | None = None
+    git_sha: str = ""              # filled in by the first repository that commits it

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -157,8 +158,18 @@ class ErrorControlTestRow(Base):
 
 
 class AgentVersionRow(Base):
+    """A version of an agent. The knowledge base is its source of truth (revision 0004: its
+    code, by ``code_hash`` in ``candidate_code``, and its manifest); git repositories of the
+    workspaces sharing the database are replicas rebuilt from these. ``git_sha`` is the commit
+    of the repository that first wrote it (commits differ between replicas)."""
+
     __tablename__ = "agent_versions"
-    __table_args__ = (Index("uq_agent_versions_agent_number", "agent_name", "number", unique=True),)
+    __table_args__ = (
+        Index("uq_agent_versions_agent_number", "agent_name", "number", unique=True),
+        # exactly one champion per agent, whatever the writers do (revision 0004)
+        Index("uq_agent_versions_champion", "agent_name", unique=True,
+              postgresql_where=text("is_champion"), sqlite_where=text("is_champion")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_name: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"))
@@ -175,6 +186,22 @@ class AgentVersionRow(Base):
     )
     is_champion: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    code_hash: Mapped[str | None] = mapped_column(String(128))  # revision 0004
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # revision 0004
+
+
+class DesignSessionRow(Base):
+    """A live (or once live) design session: its heartbeat tells other processes sharing
+    the database that its RUNNING experiments are not orphans (revision 0004)."""
+
+    __tablename__ = "design_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_name: Mapped[str] = mapped_column(String(128), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CandidateCodeRow(Base):
