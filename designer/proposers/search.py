@@ -128,67 +128,54 @@ class SearchProposer:
 
     def _tune(self, context: DesignContext, family_name: str, rng: random.Random) -> Proposal:
         family = context.families[family_name]
-        dists = distributions(family)
-        if not dists:
-            raise ProposalError(f"family {family_name} declares no parameters to search")
-        study = optuna.create_study(direction="maximize",
-                                    sampler=self._sampler(len(context.history) + len(context.pending)))
-        seen = []
-        for exp in context.history:
-            if exp.family == family_name and (trial := past_trial(exp, dists)) is not None:
-                study.add_trial(trial)
-                seen.append(exp.params)
-        for proposal in context.pending:   # in flight: RUNNING trials (TPE's constant liar)
-            if proposal.family == family_name and (running := pending_trial(proposal.params, dists)):
-                study.add_trial(running)
-                seen.append({**family.defaults(), **proposal.params})
-        if not any(t.state is TrialState.COMPLETE for t in study.trials):
-            study.enqueue_trial(family.defaults(), skip_if_exists=True)
-        for _ in range(20):
-            trial = study.ask(dists)
-            params = {**family.defaults(), **trial.params}
-            if params not in seen:
-                break
-            study.tell(trial, state=TrialState.FAIL)
-        else:
-            raise ProposalError(f"the search over {family_name} keeps proposing evaluated points; "
-                                "widen the parameter space or switch family")
+        runs = [e for e in context.history if e.family == family_name]
+        params, warm = self._next_point(context, family_name, family, runs,
+                                        "widen the parameter space or switch family")
         kind = ProposalKind.PARAMS if family_name == context.parent_family else ProposalKind.FAMILY_SWITCH
         return Proposal(proposer=self.name, kind=kind, family=family_name, params=params,
                         rationale=f"{self.sampler} over {family_name} "
-                                  f"({len(seen)} past trials of this family)",
-                        meta={"sampler": self.sampler, "warm_trials": len(seen)})
+                                  f"({warm} past trials of this family)",
+                        meta={"sampler": self.sampler, "warm_trials": warm})
 
     def _tune_llm(self, context: DesignContext, family: "LLMFamily") -> Proposal:
         """Optuna over the space the LLM module declares; a CODE proposal of the same module
         with new constructor params, whose ``family`` (the experiments' ``base_family``) is
         the LLM family's name, so its trials are found again."""
+        params, warm = self._next_point(context, family.name, family, family_trials(context, family),
+                                        "let the LLM change the module or widen its SPACE")
+        return Proposal(proposer=self.name, kind=ProposalKind.CODE, family=family.name, code=family.code,
+                        params=params, rationale=f"{self.sampler} over the SPACE of LLM family {family.name} "
+                                                 f"({warm} past trials)",
+                        meta={"sampler": self.sampler, "warm_trials": warm, "llm_family": family.name})
+
+    def _next_point(self, context: DesignContext, name: str, family: Any, runs: list[Experiment],
+                    hint: str) -> tuple[dict[str, Any], int]:
+        """(a complete, not yet evaluated point of ``family``'s space, number of warm trials):
+        Optuna warm-started from ``runs`` and from the proposals in flight for ``name``."""
         dists = distributions(family)
+        if not dists:
+            raise ProposalError(f"family {name} declares no parameters to search")
         defaults = family.defaults()
         study = optuna.create_study(direction="maximize",
                                     sampler=self._sampler(len(context.history) + len(context.pending)))
         seen = []
-        for exp in family_trials(context, family):
+        for exp in runs:
             if (trial := past_trial(exp, dists, defaults)) is not None:
                 study.add_trial(trial)
                 seen.append({**defaults, **exp.params})
         for proposal in context.pending:   # in flight: RUNNING trials (TPE's constant liar)
-            if proposal.family == family.name and (running := pending_trial(proposal.params, dists)):
+            if proposal.family == name and (running := pending_trial(proposal.params, dists)):
                 study.add_trial(running)
                 seen.append({**defaults, **proposal.params})
+        if not any(t.state is TrialState.COMPLETE for t in study.trials):
+            study.enqueue_trial(defaults, skip_if_exists=True)
         for _ in range(20):
             trial = study.ask(dists)
             params = {**defaults, **trial.params}
             if params not in seen:
-                break
+                return params, len(seen)
             study.tell(trial, state=TrialState.FAIL)
-        else:
-            raise ProposalError(f"the search over {family.name} keeps proposing evaluated points; "
-                                "let the LLM change the module or widen its SPACE")
-        return Proposal(proposer=self.name, kind=ProposalKind.CODE, family=family.name, code=family.code,
-                        params=params, rationale=f"{self.sampler} over the SPACE of LLM family {family.name} "
-                                                 f"({len(seen)} past trials)",
-                        meta={"sampler": self.sampler, "warm_trials": len(seen), "llm_family": family.name})
+        raise ProposalError(f"the search over {name} keeps proposing evaluated points; {hint}")
 
     def _sampler(self, n_history: int) -> optuna.samplers.BaseSampler:
         seed = self.seed + n_history
