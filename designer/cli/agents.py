@@ -96,15 +96,12 @@ def rollback(ctx: typer.Context, name: str, version: str = typer.Argument(..., h
 
 @agents_app.command("check")
 def check(ctx: typer.Context, repair: bool = typer.Option(
-        False, "--repair", help="also delete version rows that have no matching git tag")) -> None:
-    """Make the knowledge base agree with the agents repository; report what differs."""
+        False, "--repair", help="also set aside tags whose code differs from the knowledge base and rebuild them")) -> None:
+    """Make this workspace's agents repository a replica of the knowledge base; report what
+    differed, and remove git locks that a killed process left."""
     s = Services(ctx.obj)
     for lock in s.repo.clear_stale_locks():
         err.print(f"agents repository: removed stale lock {lock} (left by a killed git write)")
     for agent in s.store.list_agents():
         report = s.releaser.reconcile(agent.name, repair=repair)
-        removed = f"removed rows {report.removed}" if repair else f"rows without a tag {report.removed} " \
-            "(run `agenticrs agents check --repair` to remove them)"
-        status = "consistent" if not report.changed else (
-            f"created rows {report.created}, {removed}, champion -> {report.champion_fixed}")
-        err.print(f"{agent.name}: {status}")
+        err.print(f"{agent.name}: {report.describe(repair)}")

@@ -58,12 +58,13 @@ def test_a_candidate_compared_with_an_old_champion_is_refused(store, releaser):
         releaser.approve(second.id)
 
 
-def test_rows_without_tags_are_reported_not_deleted_unless_asked(store, releaser):
+def test_a_row_whose_code_neither_side_has_is_reported_never_deleted(store, releaser):
+    """The knowledge base is the source of truth: reconcile reports, it never deletes a row."""
     store.add_version("recommender", 5, "0" * 40, "ease", {}, make_champion=False)
-    report = releaser.reconcile("recommender")
-    assert report.removed == ["recommender/v5"] and len(store.list_versions("recommender")) == 2
-    releaser.reconcile("recommender", repair=True)
-    assert [v.number for v in store.list_versions("recommender")] == [1]
+    for repair in (False, True):
+        report = releaser.reconcile("recommender", repair=repair)
+        assert report.missing == ["recommender/v5"] and report.removed == []
+        assert [v.number for v in store.list_versions("recommender")] == [1, 5]
 
 
 def test_bad_settings_are_a_usage_error_not_a_traceback(tmp_path, monkeypatch):
