@@ -63,6 +63,9 @@ class Workspace:
     def experiment_dir(self, experiment_id: int) -> Path:
         return self.experiments_dir / f"{experiment_id:06d}"
 
+    def has_experiment_folders(self) -> bool:
+        return self.experiments_dir.is_dir() and any(p.name.isdigit() for p in self.experiments_dir.iterdir())
+
     def archive_foreign_experiments(self, newest_id: int | None) -> Path | None:
         """Move away experiment folders the knowledge base has no row for (ids above
         ``newest_id``, the newest experiment it holds): after the KB was rebuilt or replaced,

@@ -10,7 +10,7 @@ import typer
 
 from designer.builtin_agents import builtin_specs
 from designer.cli.output import emit_json, err
-from designer.cli.services import Options, Services
+from designer.cli.services import Options, Services, archive_foreign_experiments
 from designer.release import Releaser
 from designer.versions import AgentRepository
 from knowledge_base.engine import safe_url
@@ -50,8 +50,7 @@ def init(ctx: typer.Context,
     if store.revision() not in (None, *known_revisions()):
         store.check_schema()  # written by a newer agenticrs: says so instead of an alembic trace
     store.upgrade()
-    newest = store.list_experiments(limit=1, newest_first=True)
-    archived = ws.archive_foreign_experiments(newest[0].id if newest else None)
+    archived = archive_foreign_experiments(ws, store)
     repo = AgentRepository.init(ws.agents_repo)
     releaser = Releaser(store, repo)
     created = []

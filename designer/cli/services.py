@@ -21,6 +21,15 @@ class Options:
     db: str | None
 
 
+def archive_foreign_experiments(workspace: Workspace, store: Store) -> Path | None:
+    """Move away experiment folders ``store`` has no row for (a rebuilt, replaced or restored
+    knowledge base), so that a new experiment never reuses a folder; see ``Workspace``."""
+    if not workspace.has_experiment_folders():
+        return None
+    newest = store.list_experiments(limit=1, newest_first=True)
+    return workspace.archive_foreign_experiments(newest[0].id if newest else None)
+
+
 class Services:
     """Lazily opened collaborators for one CLI invocation."""
 
@@ -33,6 +42,7 @@ class Services:
     def store(self) -> Store:
         store = Store.open(self.workspace.db_url)
         store.check_schema()
+        archive_foreign_experiments(self.workspace, store)
         return store
 
     @cached_property

@@ -123,3 +123,15 @@ def test_a_rebuilt_knowledge_base_never_reuses_old_experiment_folders(ws):
     assert (archived / "000001" / "comparison.json").read_text() == '{"stale": true}'
     again = json.loads(cli(ws, "init", "--json").stdout)
     assert again["archived_experiments"] is None
+
+
+def test_a_restored_knowledge_base_never_reuses_newer_experiment_folders(ws):
+    """A backup restored without `init`: any command that opens the KB moves the folders of
+    experiments it has no row for out of the way before a new experiment could take the id."""
+    ahead = ws / "experiments" / "000042"
+    ahead.mkdir(parents=True)
+    (ahead / "output-test").mkdir()
+    result = cli(ws, "history", "--json")
+    assert json.loads(result.stdout) == [] and "moved 1 experiment folder" in result.stderr
+    assert not ahead.exists()
+    assert [p.name for p in (ws / "experiments-archive").glob("*/*")] == ["000042"]
