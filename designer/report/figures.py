@@ -72,8 +72,8 @@ def experiments_timeline(h: AgentHistory) -> go.Figure | None:
             visibility.append(grouping)
     buttons = [dict(label=f"colour by {g}", method="update",
                     args=[{"visible": [v == g for v in visibility]}]) for g in GROUPINGS]
-    fig.update_layout(title=f"Every experiment by time ({h.metric}; ● full stage, ◇ cheap stage on a user "
-                            "subset, □ confirmation stages, × no reward)", xaxis_title="started (UTC)", yaxis_title=h.metric,
+    fig.update_layout(title=f"Every experiment by time ({h.metric}) · ● full ◇ cheap (user subset) "
+                            "□ confirmation × no reward", xaxis_title="started (UTC)", yaxis_title=h.metric,
                       updatemenus=[dict(buttons=buttons, x=1.0, xanchor="right", y=1.15, yanchor="top")],
                       **LAYOUT)
     return fig
@@ -161,9 +161,11 @@ def failures_over_time(h: AgentHistory) -> go.Figure | None:
     fig = go.Figure()
     for kind, count in Counter(f.kind.value for f in h.failures).most_common():
         times = [f.created_at for f in h.failures if f.kind.value == kind]
-        fig.add_trace(go.Histogram(x=times, name=f"{kind} ({count})", xbins=dict(size=_bin_ms(times))))
+        fig.add_trace(go.Histogram(x=times, name=f"{kind} ({count})", showlegend=True,
+                                   xbins=dict(size=_bin_ms([e.created_at for e in h.experiments] or times))))
+    span = [e.created_at for e in h.experiments] or [f.created_at for f in h.failures]
     fig.update_layout(title="Failure classes over time", barmode="stack", xaxis_title="time (UTC)",
-                      yaxis_title="failures", **LAYOUT)
+                      yaxis_title="failures", xaxis=dict(range=[min(span), max(span)]), **LAYOUT)
     return fig
 
 
@@ -180,7 +182,7 @@ def llm_cost_per_session(h: AgentHistory) -> go.Figure | None:
     sessions = summarise_sessions(h.llm_calls)
     fig = go.Figure(go.Bar(
         x=[s["session"] for s in sessions], y=[s["cost_usd"] for s in sessions],
-        text=[f"{s['calls']} calls" for s in sessions], textposition="auto",
+        text=[f"{s['calls']} calls" for s in sessions], textposition="auto", width=0.5 if len(sessions) < 3 else None,
         customdata=[[s["prompt_tokens"], s["completion_tokens"], s["latency_seconds"], s["errors"]]
                     for s in sessions],
         hovertemplate="session %{x}<br>$%{y:.4f}<br>%{customdata[0]} prompt + %{customdata[1]} completion "
