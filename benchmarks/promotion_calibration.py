@@ -218,11 +218,12 @@ def main() -> None:
     parser.add_argument("--datasets", default="ml-100k,synthetic")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if args.which == "null":
-        results["null"] = null_benchmark(args.comparisons, args.dataset)
+        section = {"null": null_benchmark(args.comparisons, args.dataset)}
     else:
-        results["agreement"] = agreement_benchmark(args.iterations, args.datasets.split(","))
+        section = {f"agreement/{d}": agreement_benchmark(args.iterations, [d]) for d in args.datasets.split(",")}
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # read late: runs may overlap
+    results.update(section)
     results["machine"] = f"{platform.machine()} {platform.processor() or ''} {platform.python_version()}".strip()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str))
