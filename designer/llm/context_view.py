@@ -72,7 +72,7 @@ def plan_ask(ask: str, context: DesignContext, budget: PromptBudget,
     """Gather what ``ask`` needs; falls back to improve when it cannot be served."""
     if ask == "debug" and (exp := failed_latest(context)) is not None:
         failure = next((f for f in context.failures if f.experiment_id == exp.id), None)
-        code = _lookup(code_for, exp)
+        code = lookup_code(code_for, exp)
         info = (_failure(failure, budget) if failure else
                 {"kind": exp.status.value, "message": "no failure record", "traceback_tail": ""})
         return AskPlan(name="debug", base_code=code or context.parent_code, code=code, failure=info)
@@ -89,13 +89,14 @@ def _other_version(context: DesignContext, code_for: CodeLookup | None):
     for exp in context.best:
         if exp.id == parent_exp:
             continue
-        code = _lookup(code_for, exp) or _render_family(context, exp)
+        code = lookup_code(code_for, exp) or _render_family(context, exp)
         if code and code.strip() != context.parent_code.strip():
             return exp, code
     return None
 
 
-def _lookup(code_for: CodeLookup | None, exp: Experiment) -> str | None:
+def lookup_code(code_for: CodeLookup | None, exp: Experiment) -> str | None:
+    """``code_for(exp)``, or None when there is no lookup or it fails."""
     if code_for is None:
         return None
     try:

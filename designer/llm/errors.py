@@ -59,3 +59,7 @@ class BudgetExhaustedError(LLMError, SessionStop):
 
 class AnswerParseError(LLMError):
     """The model's answer holds no usable module; the message is written to be sent back."""
+
+
+class NearDuplicateError(AnswerParseError):
+    """The answer's module is a near-duplicate of one already evaluated (see ``designer.llm.novelty``)."""

@@ -9,7 +9,9 @@ from designer.llm.budget import LLMBudget
 from designer.llm.calls import CallRecorder, recorded_call
 from designer.llm.client import Completion, LLMClient
 from designer.llm.context_view import AskPlan, AskPolicy, CodeLookup, card, plan_ask, sections
-from designer.llm.errors import AnswerParseError, LLMRequestError, LLMServerError, LLMTimeoutError
+from designer.llm.errors import (AnswerParseError, LLMRequestError, LLMServerError, LLMTimeoutError,
+                                 NearDuplicateError)
+from designer.llm.novelty import evaluated_modules, closest
 from designer.llm.sdk_reference import sdk_reference as read_sdk_reference
 from designer.llm.prompts import PromptBudget, PromptTemplates, fit_prompt, load_prompt_templates
 from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
@@ -48,7 +50,7 @@ class LLMProposer:
                  code_for: CodeLookup | None = None, max_tokens: int | None = None,
                  allowed_imports: frozenset[str] = DEFAULT_ALLOWED_IMPORTS,
                  max_module_bytes: int = 200_000, data_card: str = "",
-                 sdk_reference: str | None = None):
+                 sdk_reference: str | None = None, novelty_threshold: float | None = 0.99):
         self.client, self.model, self.recorder, self.budget = client, model, recorder, budget
         self.temperature, self.max_reasks = temperature, max_reasks
         self.templates = prompt_templates or load_prompt_templates(None)
@@ -58,18 +60,28 @@ class LLMProposer:
         self.answer_format, self.code_for = answer_format, code_for
         self.allowed_imports, self.max_module_bytes = allowed_imports, max_module_bytes
         self.data_card = data_card  # rendered text (``designer.llm.data_card``); set per split
+        self.novelty_threshold = novelty_threshold
+        self._forms: dict[str, str] = {}   # code hash -> normal form of evaluated modules
         self.sdk_reference = read_sdk_reference() if sdk_reference is None else sdk_reference
 
     def propose(self, context: DesignContext) -> Proposal:
         """See the class docstring."""
         plan = plan_ask(self.ask_policy(context), context, self.prompt_budget, self.code_for)
         messages = self.initial_messages(context, plan)
-        problem = ""
+        problem, duplicates = "", 0
         for attempt in range(self.max_reasks + 1):
             answer: dict[str, str] = {}
             try:
                 _, parsed = self._call(messages, context, plan, answer,
                                        "propose" if attempt == 0 else "reask")
+            except NearDuplicateError as e:
+                duplicates += 1
+                if duplicates > 1:  # asked once to differ: do not spend more calls on it
+                    raise ProposalError(f"not run: {e}") from e
+                problem = str(e)
+                messages = messages + [{"role": "assistant", "content": answer.get("text", "")},
+                                       {"role": "user", "content": self._reask(problem)}]
+                continue
             except AnswerParseError as e:
                 problem = str(e)
                 messages = messages + [{"role": "assistant", "content": answer.get("text", "")},
@@ -77,7 +89,10 @@ class LLMProposer:
                 continue
             except ITERATION_ERRORS as e:
                 raise ProposalError(f"the LLM call failed: {e}") from e
-            return self._proposal(parsed, context, plan, attempt + 1)
+            proposal = self._proposal(parsed, context, plan, attempt + 1)
+            if duplicates:
+                proposal = proposal.model_copy(update={"meta": {**proposal.meta, "near_duplicates": duplicates}})
+            return proposal
         raise ProposalError(f"the LLM gave no usable module in {self.max_reasks + 1} answers; "
                             f"last problem: {problem}")
 
@@ -112,7 +127,21 @@ class LLMProposer:
                                 allowed_imports=self.allowed_imports)
         if problems:
             raise AnswerParseError("The module failed the static checks:\n- " + "\n- ".join(problems))
+        if parsed.code is not None and plan.name != "debug":
+            self._check_novelty(parsed.code, context)
         return parsed
+
+    def _check_novelty(self, code: str, context: DesignContext) -> None:
+        """Raise ``NearDuplicateError`` when ``code`` is a near-duplicate of the parent or of
+        a module that completed an evaluation (a failed one may be fixed by a small change)."""
+        if self.novelty_threshold is None:
+            return
+        match = closest(code, evaluated_modules(context, self.code_for, self._forms))
+        if match is not None and match.similarity >= self.novelty_threshold:
+            raise NearDuplicateError(
+                f"The module is too similar to {match.label} ({match.similarity:.0%} of its normalised "
+                "code is the same, after renaming and reordering): it would score the same and was not "
+                "run. Make a substantive change to the model, features, training or scoring.")
 
     def _proposal(self, parsed: ParsedAnswer, context: DesignContext, plan: AskPlan,
                   answers: int) -> Proposal:

@@ -34,7 +34,10 @@ class Agent:
         return topk_unseen(scores, self.seen, users, k)
 '''
 
-GOOD_MODULE = PARENT_CODE.replace('"""Most popular items."""', '"""Popularity with a recency boost."""')
+GOOD_MODULE = PARENT_CODE.replace('"""Most popular items."""', '"""Popularity with a recency boost."""').replace(
+    "        self.pop = np.asarray(self.seen.sum(axis=0)).ravel()\n",
+    "        recent = train.timestamp >= np.quantile(train.timestamp, 0.8)\n"
+    "        self.pop = np.bincount(train.item, weights=1.0 + recent, minlength=train.n_items)\n")
 
 
 class ListRecorder:

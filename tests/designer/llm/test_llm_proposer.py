@@ -47,10 +47,10 @@ def test_plain_markdown_module_is_accepted_as_is(server, recorder, fast_retry, b
 
 
 def test_search_replace_edits_are_applied_to_the_parent(server, recorder, fast_retry):
-    server.push("Name it.\n<<<<<<< SEARCH\n    \"\"\"Most popular items.\"\"\"\n=======\n"
-                "    \"\"\"Most popular items, edited.\"\"\"\n>>>>>>> REPLACE\n")
+    line = "        self.pop = np.asarray(self.seen.sum(axis=0)).ravel()\n"
+    server.push(f"Dampen popularity.\n<<<<<<< SEARCH\n{line}=======\n{line[:-1]} ** 0.5\n>>>>>>> REPLACE\n")
     proposal = proposer(server, recorder, fast_retry).propose(make_context())
-    assert proposal.code == PARENT_CODE.replace("Most popular items.", "Most popular items, edited.")
+    assert proposal.code == PARENT_CODE.replace(line, line[:-1] + " ** 0.5\n")
     assert proposal.meta["answer_form"] == "edits"
 
 
