@@ -108,6 +108,25 @@ def _connect(ray: Any, address: str | None) -> None:
     except ConnectionError as e:
         raise UsageError(f"no Ray cluster at {address}: start one with `ray start --head` "
                          f"(docs/scale.md) or drop --address for a local one ({e})") from e
+    _route_cluster_errors_to_logging(ray)
+
+
+def _route_cluster_errors_to_logging(ray: Any) -> None:
+    """Ray's driver prints the cluster's error messages ("A worker died ...") on stdout,
+    whatever ``log_to_driver`` says; on stdout they would corrupt ``--json``. Send them to
+    this module's logger instead (pinned Ray: a private hook, left alone if it moved)."""
+    worker = getattr(getattr(ray, "_private", None), "worker", None)
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_agenticrs", False):
+        return
+
+    def to_logging(data: dict, ignore_prefix: bool = False) -> None:
+        if data.get("pid") != "raylet":
+            return original(data, ignore_prefix=ignore_prefix)
+        for line in data.get("lines", []):
+            log.warning("ray: %s", line)
+    to_logging._agenticrs = True
+    worker.print_to_stdstream = to_logging
 
 
 def _publish(ray: Any, split: Split, shared: Path | None) -> tuple[str, Any]:
