@@ -87,7 +87,8 @@ class Releaser:
         self.store, self.repo = store, repo
         if repo.source is None:  # a version another workspace released is rebuilt on first read
             repo.source = self.stored_version
-        self._verified: set[tuple[int, str]] = set()  # (version id, local sha) whose code matched
+        # (version id, its code hash, local sha) found equal: not read again in this process
+        self._verified: set[tuple[int, str | None, str]] = set()
 
     def manifest(self, exp: Experiment, parent: AgentVersion | None) -> dict[str, Any]:
         test = self.store.get_test_metrics(exp.id) or {}
@@ -269,7 +270,7 @@ class Releaser:
         return report
 
     def _replicate(self, row: AgentVersion, sha: str | None, repair: bool, report: ReconcileReport) -> AgentVersion:
-        if sha is not None and (row.id, sha) in self._verified:
+        if sha is not None and (row.id, row.code_hash, sha) in self._verified:
             return row
         if sha is not None:
             stored = self.repo.read_version(row.agent_name, row.number)
@@ -280,7 +281,7 @@ class Releaser:
                 return self.store.fill_version(row.id, code_hash=key, manifest=stored.manifest)
             content = self._content(row)
             if content is None or content[0] == stored.code:
-                self._verified.add((row.id, sha))
+                self._verified.add((row.id, row.code_hash, sha))
                 return row
             report.diverged.append(row.tag)
             if not repair:

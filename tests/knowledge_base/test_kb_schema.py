@@ -20,6 +20,7 @@ from knowledge_base import (
     Store,
     default_url,
 )
+from knowledge_base.models import VersionDraft
 from knowledge_base.rows import Base
 from knowledge_base.schema import head_revision
 from tests.knowledge_base.conftest import make_draft
@@ -147,3 +148,35 @@ def test_default_url_is_the_workspace_file(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             kb.get_agent("pop")
     assert (tmp_path / "runs" / "knowledge.db").exists()
+
+
+def test_upgrade_from_0003_keeps_versions_and_leaves_one_champion(store_url: str) -> None:
+    """Revision 0004 on a database written by 0003 code, where two workspaces racing on one
+    database left two champions: the newest stays champion, every row and id is kept, and
+    the old rows (no code stored yet) accept their code and new releases."""
+    with Store.open(store_url) as kb:
+        kb.upgrade("0003")
+        _insert_with_old_schema(store_url)
+        engine = create_engine(store_url)
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            tables = MetaData()
+            tables.reflect(connection)
+            connection.execute(tables.tables["agent_versions"].insert(), [
+                {"agent_name": "old", "number": n, "tag": f"old/v{n}", "git_sha": f"{n}" * 40,
+                 "family": "itemknn", "params": {"k": n}, "is_champion": n > 1, "created_at": now}
+                for n in (1, 2, 3)])
+            ids = dict(connection.execute(text("SELECT number, id FROM agent_versions")).all())
+        engine.dispose()
+
+        kb.upgrade()
+        kb.check_schema()
+        versions = kb.list_versions("old")
+        assert [(v.number, v.id, v.is_champion, v.code_hash) for v in versions] == [
+            (1, ids[1], False, None), (2, ids[2], False, None), (3, ids[3], True, None)]
+        assert kb.get_version_manifest(ids[3]) is None and kb.list_experiments(agent_name="old")
+        kb.put_code("c", "class Agent: ...\n")
+        assert kb.fill_version(ids[1], code_hash="c", manifest={"family": "itemknn"}).code_hash == "c"
+        v4 = kb.release_version("old", VersionDraft(family="ease", code_hash="c", parent_version_id=ids[3]),
+                                require_champion=ids[3])
+        assert (v4.number, kb.champion("old")) == (4, v4)
