@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from llm_fixtures import GOOD_MODULE, make_context
+from llm_fixtures import GOOD_MODULE, experiment, make_context
 from tests.designer.conftest import FakeExecutor
 
 from designer.families import declared_space, llm_family_name
@@ -84,6 +84,13 @@ def test_search_ignores_llm_code_without_a_space_and_mixed_hands_structure_to_th
     assert proposal.kind is ProposalKind.CODE and proposal.code == SPACED
     assert proposal.family == llm_family_name(SPACED) and set(proposal.params) == {"half_life", "blend"}
     assert re.search(r"over the SPACE of LLM family llm-[0-9a-f]{10}", proposal.rationale)
+    assert proposal.meta["warm_trials"] == 0
+    parent = spaced.parent.model_copy(update={"experiment_id": 5, "family": "custom"})
+    ran = make_context(parent=parent, parent_family="custom", parent_code=SPACED, families=families,
+                       history=[experiment(5, reward=0.2)])
+    tuned = SearchProposer(switch_probability=0.0).propose(ran)
+    assert tuned.meta["warm_trials"] == 1  # the parent's own run is the trial at the SPACE defaults
+    assert tuned.params != {"half_life": 10.0, "blend": "sum"}
     mixed = MixedProposer(object(), SearchProposer(switch_probability=0.0))
     mixed.attempts["llm"] = 1  # the LLM arm has had its turn: search tunes what it wrote
     assert mixed.propose(spaced).family == llm_family_name(SPACED)
