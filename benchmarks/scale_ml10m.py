@@ -3,7 +3,8 @@
     nice .venv/bin/python benchmarks/scale_ml10m.py [--n-users 70000] [--n-items 10700]
         [--iterations 5] [--out benchmarks/results/scale_ml10m.json]
 
-In a fresh workspace (a temporary folder): ``agenticrs init``, then
+In a fresh workspace (a temporary folder, removed at the end unless a step failed):
+``agenticrs init``, then
 
 1. **load+split**, in a fresh process each: cold (generate the synthetic data set, split,
    write both caches) and warm (what every later ``design`` / ``evaluate`` pays);
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,8 +96,11 @@ def python_json(code: str, env: dict) -> dict:
 
 
 def watch_hwm(proc: subprocess.Popen, box: dict) -> None:
-    """Poll the design process's VmHWM (its own peak RSS, children excluded) until it exits."""
+    """Poll the design process's VmHWM (its own peak RSS, children excluded) and the machine's
+    1-minute load average (other users of the 2 cores slow every stage) until it exits."""
+    loads = box.setdefault("load_average_1min", [])
     while proc.poll() is None:
+        loads.append(os.getloadavg()[0])
         try:
             for line in open(f"/proc/{proc.pid}/status"):
                 if line.startswith("VmHWM"):
@@ -122,27 +127,40 @@ def run_design(ws: Path, args, env: dict) -> dict:
     proc.wait()
     watcher.join()
     ready = next((t for t, text in lines if text.startswith("sandbox tier")), None)
+    loads = box.get("load_average_1min") or [0.0]
     return {"command": " ".join(cmd[1:]), "exit_code": proc.returncode,
+            "load_average_1min": {"mean": sum(loads) / len(loads), "max": max(loads)},
             "wall_seconds": time.perf_counter() - start, "seconds_until_first_evaluation": ready,
             "host_peak_rss_mb": box.get("peak_rss_mb"), "log": lines,
             "summary": json.loads(stdout) if proc.returncode == 0 and stdout.strip() else stdout[-2000:]}
 
 
+def cli_json(ws: Path, env: dict, *args: str):
+    """``agenticrs ARGS --json``; a schema upgraded meanwhile (shared tree) is migrated once."""
+    cmd = CLI + ["--workspace", str(ws), *args, "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode and "agenticrs init" in done.stderr:
+        subprocess.run(CLI + ["--workspace", str(ws), "init"], capture_output=True, env=env, cwd=ROOT)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout)
+
+
 def experiments(ws: Path, env: dict) -> list[dict]:
-    def cli_json(*a):
-        return json.loads(subprocess.run(CLI + ["--workspace", str(ws), *a, "--json"], capture_output=True,
-                                         text=True, env=env, cwd=ROOT, check=True).stdout)
+    """One row per experiment (= one evaluation stage of one candidate), from the KB."""
     rows = []
-    for e in sorted(cli_json("history", "--limit", "200"), key=lambda e: e["id"]):
-        full = cli_json("history", "show", str(e["id"]))
+    for e in sorted(cli_json(ws, env, "history", "--limit", "200"), key=lambda e: e["id"]):
+        full = cli_json(ws, env, "history", "show", str(e["id"]))
         m = full.get("metrics") or {}
-        failure = (full.get("failures") or [{}])[0]
+        failures = full.get("failures") or []
         rows.append({"id": e["id"], "stage": e["stage"], "family": e["family"], "status": e["status"],
                      "params": full.get("params"), "inner_reward": e["inner_reward"],
                      "wall_seconds": e["wall_seconds"], "fit_seconds": m.get("fit_seconds"),
                      "latency_ms_per_user": m.get("latency_ms_per_user"),
                      "peak_memory_mb": m.get("peak_memory_mb"),
-                     "failure": {k: failure.get(k) for k in ("kind", "error_type", "message")} if failure else None})
+                     "failure": {k: str(v)[:300] for k, v in failures[0].items()
+                                 if k not in ("traceback_tail", "stderr_tail")} if failures else None})
     return rows
 
 
@@ -155,22 +173,26 @@ def main() -> None:
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTICRS_") or k.startswith("AGENTICRS_SANDBOX_")}
     result = {"machine": machine(), "data": f"synthetic --n-users {args.n_users} --n-items {args.n_items}"}
-    with tempfile.TemporaryDirectory(prefix="agenticrs-scale-") as tmp:
-        ws = Path(tmp) / "ws"
-        subprocess.run(CLI + ["--workspace", str(ws), "init"], check=True, env=env, cwd=ROOT,
-                       capture_output=True)
-        cache = str(ws / "cache")
-        for name in ("cold", "warm"):
-            code = LOAD_SPLIT.format(n_users=args.n_users, n_items=args.n_items, cache=cache)
-            result[f"load_split_{name}"] = python_json(code, env)
-            print(f"load+split {name}: {result[f'load_split_{name}']}", flush=True)
-        result["harness_scoring"] = python_json(
-            SCORING.format(n_users=args.n_users, n_items=args.n_items, cache=cache), env)
-        print(f"harness scoring: {result['harness_scoring']}", flush=True)
-        result["design"] = run_design(ws, args, env)
-        result["experiments"] = experiments(ws, env)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+    def save() -> None:  # after every stage: a late failure keeps the numbers measured so far
+        args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    ws = Path(tempfile.mkdtemp(prefix="agenticrs-scale-")) / "ws"
+    subprocess.run(CLI + ["--workspace", str(ws), "init"], check=True, env=env, cwd=ROOT, capture_output=True)
+    cache = str(ws / "cache")
+    for name in ("cold", "warm"):
+        code = LOAD_SPLIT.format(n_users=args.n_users, n_items=args.n_items, cache=cache)
+        result[f"load_split_{name}"] = python_json(code, env)
+        print(f"load+split {name}: {result[f'load_split_{name}']}", flush=True)
+    result["harness_scoring"] = python_json(
+        SCORING.format(n_users=args.n_users, n_items=args.n_items, cache=cache), env)
+    print(f"harness scoring: {result['harness_scoring']}", flush=True)
+    save()
+    result["design"] = run_design(ws, args, env)
+    save()
+    result["experiments"] = experiments(ws, env)
+    save()
+    shutil.rmtree(ws.parent, ignore_errors=True)  # kept for inspection when a step above failed
     print(f"wrote {args.out}")
     for e in result["experiments"]:
         print(f"{e['id']:>3} {e['stage']:<13} {e['family'] or '-':<13} {e['status']:<14} "
