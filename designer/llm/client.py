@@ -168,10 +168,15 @@ def make_client(model: str, api_base: str | None = None, *, backend: Backend = "
     ``OpenAIClient`` strips a leading ``openai/`` itself, so callers always pass the name
     the user typed (that name is what the KB records). Extra ``kwargs`` go to the client's
     constructor. Keys are read from the environment by the clients, never passed here.
+    ``relay/DIR`` is the file relay (``RelayClient``): prompts written to DIR, answers read
+    from it, whatever ``backend`` and ``api_base`` say.
     """
     from designer.llm.litellm_client import LiteLLMClient
     from designer.llm.openai_client import OpenAIClient
+    from designer.llm.relay_client import RelayClient, relay_folder
 
+    if (folder := relay_folder(model)) is not None:
+        return RelayClient(folder)
     if backend == "auto":
         backend = choose_backend(model, api_base)
     retry = retry or RetryPolicy()
