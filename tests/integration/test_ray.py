@@ -184,7 +184,7 @@ def test_a_job_whose_worker_dies_twice_is_a_failed_result(cluster, tmp_path):
 
 
 def test_the_core_package_imports_no_ray_and_address_needs_the_ray_executor(ws):
-    probe = "import sys, designer.cli.app, designer.loop; assert 'ray' not in sys.modules"
+    probe = "import sys, designer.cli.design, designer.loop, designer.ray_executor; assert 'ray' not in sys.modules"
     subprocess.run([sys.executable, "-c", probe], check=True)
     result = cli(ws, "design", "--agent", "recommender", "--address", "auto", *SMALL, check=False)
     assert result.returncode == 2 and "--executor ray" in result.stderr
