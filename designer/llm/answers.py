@@ -81,6 +81,20 @@ def _parse_module(text: str) -> ParsedAnswer:
                            "in one ```python block (or SEARCH/REPLACE edit blocks).")
 
 
+def parse_modules(text: str) -> list[ParsedAnswer]:
+    """Every complete module of a several-candidates answer, in order: each fenced python
+    block defining ``class Agent``, its rationale the prose since the previous block.
+    Raises ``AnswerParseError`` when there is none."""
+    found, start = [], 0
+    for m in _FENCE.finditer(text):
+        if m.group(1).lower() in _PY_LANGS and _AGENT.search(m.group(2)):
+            found.append(ParsedAnswer(form="module", code=m.group(2), rationale=_bound(text[start:m.start()])))
+            start = m.end()
+    if not found:
+        return [_parse_module(text)]
+    return found
+
+
 def _outside(text: str, span: tuple[int, int]) -> str:
     """The prose around the chosen block, as the rationale (bounded)."""
     prose = _FENCE.sub("", text[:span[0]] + "\n" + text[span[1]:])
