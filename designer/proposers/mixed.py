@@ -1,6 +1,7 @@
 """``mixed``: a bandit that shares iterations between LLM structure and parameter search.
 
-Each arm's value is the validation gain it produced per second of cost (evaluation wall
+Structure by the LLM, constants by search: when the parent is an LLM module that declares
+a ``SPACE`` nobody has tuned yet, search gets the iteration. Otherwise each arm's value is the validation gain it produced per second of cost (evaluation wall
 time plus the time the proposer took, i.e. LLM latency), read from the knowledge base;
 UCB1 adds an exploration bonus.
 """
@@ -10,6 +11,7 @@ import math
 from typing import Any
 
 from designer.proposal import DesignContext, Proposal
+from designer.proposers.search import family_trials, llm_family
 from knowledge_base.models import Experiment
 
 
@@ -34,6 +36,12 @@ class MixedProposer:
         self.attempts = {name: 0 for name in self.arms}  # proposals that left no experiment count too
 
     def choose(self, context: DesignContext) -> str:
+        """The arm for this call: search for an untuned LLM family, an untried arm, else UCB1."""
+        family = llm_family(context)
+        if family is not None and not any(e.proposal.get("base_family") == family.name
+                                          for e in family_trials(context, family)) \
+                and not any(p.family == family.name for p in context.pending):
+            return "search"
         stats = {}
         for name in self.arms:
             n, gain, cost = arm_stats(context.history, name)

@@ -94,3 +94,16 @@ def test_search_ignores_llm_code_without_a_space_and_mixed_hands_structure_to_th
     mixed = MixedProposer(object(), SearchProposer(switch_probability=0.0))
     mixed.attempts["llm"] = 1  # the LLM arm has had its turn: search tunes what it wrote
     assert mixed.propose(spaced).family == llm_family_name(SPACED)
+
+
+def test_mixed_gives_a_fresh_llm_family_to_search_before_the_llm_changes_it_again(families):
+    class Arm:
+        def __init__(self, name):
+            self.name = name
+
+    bandit = MixedProposer(Arm("llm"), Arm("search"))
+    fresh = make_context(parent_family="custom", parent_code=SPACED, families=families)
+    assert bandit.choose(fresh) == "search"
+    tuned = experiment(9, proposer="search").model_copy(
+        update={"proposal": {"kind": "code", "base_family": llm_family_name(SPACED)}})
+    assert bandit.choose(fresh.model_copy(update={"history": [tuned]})) == "llm"  # then UCB as usual
