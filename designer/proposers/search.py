@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.distributions import (BaseDistribution, CategoricalDistribution,
@@ -77,7 +77,8 @@ class SearchProposer:
 
     Policy per call: (0) when the parent is an LLM-written module that declares a ``SPACE``
     (an LLM family, see ``llm_family``), its parameters are tuned, except with probability
-    ``switch_probability``; (1) a family of the agent's role never evaluated on this data set is
+    ``switch_probability``, with which a near-best LLM module with a ``SPACE`` (given
+    ``code_for``; see ``near_best_llm_family``) is tuned instead; (1) a family of the agent's role never evaluated on this data set is
     tried at its defaults; (2) with probability ``switch_probability`` the search moves to
     the runner-up family; (3) otherwise Optuna proposes params for the parent's family,
     warm-started from every past experiment of this agent, family and data set.
@@ -86,17 +87,22 @@ class SearchProposer:
     name = "search"
 
     def __init__(self, sampler: str = "tpe", seed: int = 0, switch_probability: float = 0.15,
-                 explore_families: bool = True):
+                 explore_families: bool = True,
+                 code_for: Callable[[Experiment], "str | None"] | None = None):
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}: use one of {', '.join(SAMPLERS)}")
         self.sampler, self.seed = sampler, seed
         self.switch_probability, self.explore_families = switch_probability, explore_families
+        self.code_for = code_for  # module text of an experiment: finds near-best LLM families
 
     def propose(self, context: DesignContext) -> Proposal:
         rng = random.Random(self.seed * 100_003 + len(context.history) + len(context.pending))
-        llm = llm_family(context)
-        if llm is not None and rng.random() >= self.switch_probability:
+        llm, roll = llm_family(context), rng.random()
+        if llm is not None and roll >= self.switch_probability:
             return self._tune_llm(context, llm)
+        near = near_best_llm_family(context, self.code_for)
+        if near is not None and roll < self.switch_probability:
+            return self._tune_llm(context, near)
         unexplored = self._unexplored(context)
         if unexplored:
             family = unexplored[0]
@@ -212,3 +218,26 @@ def family_trials(context: DesignContext, family: LLMFamily) -> list[Experiment]
     parent_exp = context.parent.experiment_id if context.parent else None
     return [e for e in context.history
             if e.proposal.get("base_family") == family.name or (e.id == parent_exp and e.stage == "full")]
+
+
+NEAR = 0.02
+"""A near-best LLM module scores at least (1 - NEAR) x the parent's validation reward."""
+
+
+def near_best_llm_family(context: DesignContext, code_for: Callable[[Experiment], "str | None"] | None
+                         ) -> LLMFamily | None:
+    """The best LLM-written module of ``context.best`` other than the parent that declares a
+    valid ``SPACE`` and scores within ``NEAR`` of the parent; None without ``code_for``."""
+    if code_for is None:
+        return None
+    floor = (context.parent_reward or 0.0) * (1 - NEAR)
+    for exp in context.best:
+        if exp.proposal.get("kind") != "code" or (exp.inner_reward or 0.0) < floor:
+            continue
+        try:
+            code = code_for(exp)
+        except Exception:  # a missing artifact: skip this one
+            continue
+        if code and code != context.parent_code and (space := declared_space(code)):
+            return LLMFamily(code, space)
+    return None

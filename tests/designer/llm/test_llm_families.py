@@ -107,3 +107,15 @@ def test_mixed_gives_a_fresh_llm_family_to_search_before_the_llm_changes_it_agai
     tuned = experiment(9, proposer="search").model_copy(
         update={"proposal": {"kind": "code", "base_family": llm_family_name(SPACED)}})
     assert bandit.choose(fresh.model_copy(update={"history": [tuned]})) == "llm"  # then UCB as usual
+
+
+def test_a_near_best_llm_module_with_a_space_is_tuned_now_and_then(families):
+    best = experiment(5, reward=0.099, code_hash="spaced")
+    ctx = make_context(families=families, best=[best], parent_reward=0.1)
+    code_for = {"spaced": SPACED}.get
+    search = SearchProposer(switch_probability=1.0, code_for=lambda e: code_for(e.code_hash))
+    proposal = search.propose(ctx)
+    assert proposal.kind is ProposalKind.CODE and proposal.family == llm_family_name(SPACED)
+    far = ctx.model_copy(update={"best": [best.model_copy(update={"inner_reward": 0.05})]})
+    assert search.propose(far).kind is not ProposalKind.CODE  # not near the parent: built-in policy
+    assert SearchProposer(switch_probability=1.0).propose(ctx).kind is not ProposalKind.CODE  # no lookup
