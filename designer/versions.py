@@ -235,11 +235,18 @@ class AgentRepository:
     def read_version(self, agent: str, number: int) -> StoredVersion:
         """The files of a version, rebuilt from ``source`` first if this replica lacks it.
         Raises ``VersionError`` when the tag is missing and no source has the version."""
-        if version_tag(agent, number) not in self.repo.tags and self.source is not None:
+        try:
+            commit = self._tag_commit(agent, number)
+        except VersionError:
+            if self.source is None:
+                raise
             found = self.source(agent, number)
-            if found is not None:
-                self.rebuild_version(agent, number, *found)
-        commit = self._tag_commit(agent, number)
+            if found is None:
+                raise VersionError(f"no version {version_tag(agent, number)} in the agents repository at {self.path}, "
+                                   "and the knowledge base has no code for it: run `agenticrs agents check` in "
+                                   "the workspace whose repository has it") from None
+            self.rebuild_version(agent, number, *found)
+            commit = self._tag_commit(agent, number)
         code, manifest = self._files_at(commit, agent)
         return StoredVersion(agent, number, commit.hexsha, code, manifest)
 

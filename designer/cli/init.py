@@ -53,10 +53,10 @@ def init(ctx: typer.Context,
     archived = archive_foreign_experiments(ws, store)
     repo = AgentRepository.init(ws.agents_repo)
     releaser = Releaser(store, repo)
-    created = []
+    created, replicated = [], []
     for spec in builtin_specs(services.families):
         store.upsert_agent(spec)
-        releaser.reconcile(spec.name)
+        replicated += releaser.reconcile(spec.name).rebuilt  # versions other workspaces released
         if not store.list_versions(spec.name):
             family = services.families[spec.family]
             params = family.defaults()
@@ -64,12 +64,16 @@ def init(ctx: typer.Context,
             created.append(spec.name)
     summary = {"workspace": str(ws.root), "db": safe_url(ws.db_url), "schema": store.revision(),
                "agents": [a.name for a in store.list_agents()], "created_agents": created,
+               "replicated_versions": replicated,
                "archived_experiments": str(archived) if archived else None}
     if json_out:
         emit_json(summary)
     else:
         err.print(f"workspace ready at {ws.root}  (database {summary['db']}, schema {summary['schema']})")
         err.print(f"agents: {', '.join(summary['agents'])}" + (f"  (new: {', '.join(created)})" if created else ""))
+        if replicated:
+            err.print(f"agents repository: {len(replicated)} version(s) copied from the knowledge base "
+                      f"(released by other workspaces): {', '.join(replicated)}")
         if archived:
             err.print(f"moved experiment folders this knowledge base has no record of to {archived}")
         err.print("next: agenticrs design --agent recommender --iterations 10")

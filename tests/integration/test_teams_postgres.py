@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from designer.builtin_agents import builtin_specs
-from designer.errors import UsageError
+from designer.errors import UsageError, VersionError
 from designer.families import load_families
 from designer.liveness import Heartbeat
 from designer.release import Releaser
@@ -149,6 +149,8 @@ def test_rows_from_before_0004_get_their_code_from_the_repository_that_has_it(st
     b = Releaser(store, AgentRepository.init(tmp_path / "b" / "agents"))
     assert b.reconcile(AGENT, repair=True).missing == [f"{AGENT}/v1", f"{AGENT}/v2"]
     assert len(store.list_versions(AGENT)) == 2, "reported, never deleted"
+    with pytest.raises(VersionError, match="knowledge base has no code for it: run `agenticrs agents check`"):
+        b.repo.read_version(AGENT, 2)
     assert a.reconcile(AGENT).stored == [f"{AGENT}/v1", f"{AGENT}/v2"]
     assert b.reconcile(AGENT).rebuilt == [f"{AGENT}/v1", f"{AGENT}/v2"]
     assert code_at(b, 2) == code_at(a, 2) and b.repo.champion_number(AGENT) == 2
@@ -223,8 +225,9 @@ def test_two_workspaces_design_the_same_agent_at_once_on_one_postgresql(tmp_path
     observation, no duplicate version, no live run interrupted by the other, every
     experiment's parent an existing version, and both repositories hold every version."""
     ws = [tmp_path / "ws1", tmp_path / "ws2"]
-    for folder in ws:
-        cli(folder, "--db", pg_schema_url, "init")  # the second on a KB the first populated
+    inits = [json.loads(cli(folder, "--db", pg_schema_url, "init", "--json").stdout) for folder in ws]
+    assert inits[0]["created_agents"] and not inits[1]["created_agents"], "the second init reuses the KB's"
+    assert f"{AGENT}/v1" in inits[1]["replicated_versions"]
     engine = create_engine(pg_schema_url)
     seen: dict = {"champions": set(), "interrupted": set(), "running": set()}
     logs = [tmp_path / "design1.log", tmp_path / "design2.log"]
