@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from designer.llm.history_view import history_lines, idea, weak_spots
+from designer.llm.history_view import SHOWN_STAGES, history_lines, idea, weak_spots
 from designer.llm.prompts import PromptBudget, head, tail
 from designer.families import declared_space
 from designer.proposal import DesignContext
@@ -63,7 +63,8 @@ class AskPolicy:
 def failed_latest(context: DesignContext) -> Experiment | None:
     """The latest experiment made from the current parent, if it failed; else None."""
     parent_id = context.parent.id if context.parent else None
-    mine = [e for e in context.history if parent_id is None or e.parent_version_id == parent_id]
+    mine = [e for e in context.history if e.stage in SHOWN_STAGES  # not promotion's confirm runs
+            and (parent_id is None or e.parent_version_id == parent_id)]
     return mine[-1] if mine and mine[-1].status in FAILED else None
 
 

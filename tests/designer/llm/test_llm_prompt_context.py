@@ -172,3 +172,21 @@ def test_weak_spots_put_parent_segments_next_to_the_best_run():
                              "peak memory 900 of 2048 MB")
     assert weak["best_label"] == "#2 (popularity)"
     assert weak_spots(make_context()) == {"costs": "", "rows": [], "best_label": ""}
+
+
+def test_a_failed_confirmation_run_does_not_become_a_debug_ask():
+    from designer.llm.context_view import failed_latest
+    full = experiment(3)
+    confirm = experiment(4, status=ExperimentStatus.TIMED_OUT).model_copy(update={"stage": "confirm"})
+    assert failed_latest(make_context(history=[full, confirm])) is None
+    assert failed_latest(make_context(history=[confirm, experiment(5, status=ExperimentStatus.FAILED)])).id == 5
+
+
+def test_the_insight_prompt_reads_the_same_compact_lines(server, recorder):
+    from designer.llm.insights import summarise
+    from designer.llm.openai_client import OpenAIClient
+    server.push("- keep it")
+    summarise(OpenAIClient(api_base=server.url), "m", make_context(history=_history()), recorder, LLMBudget())
+    prompt = server.requests[0].messages[-1]["content"]
+    assert "- #11 [llm/improve] custom (from popularity) -- val ndcg@10 0.2225" in prompt
+    assert "0.9999" not in prompt and "#12" not in prompt
