@@ -164,14 +164,18 @@ def _costs(parent: Experiment, context: DesignContext) -> str:
     limit = context.time_limit_seconds
     parts = []
     if parent.fit_seconds is not None:
-        parts.append(f"fit {parent.fit_seconds:.1f} s")
+        parts.append(f"fit {_seconds(parent.fit_seconds)}")
     if parent.wall_seconds is not None:
         share = parent.wall_seconds / limit if limit else 0.0
-        parts.append(f"whole run {parent.wall_seconds:.1f} s of the {limit:.0f} s limit "
+        parts.append(f"whole run {_seconds(parent.wall_seconds)} of the {limit:.0f} s limit "
                      f"({max(0.0, 1 - share):.0%} headroom)")
     if parent.peak_memory_mb is not None:
         parts.append(f"peak memory {parent.peak_memory_mb:.0f} of {context.memory_limit_mb} MB")
     return ", ".join(parts)
+
+
+def _seconds(x: float) -> str:
+    return f"{x:.1f} s" if x >= 1 else f"{x:.2f} s"
 
 
 def _num(x: float | None) -> str:

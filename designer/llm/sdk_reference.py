@@ -16,7 +16,7 @@ import sandbox.sdk
 SDK_PATH = Path(sandbox.sdk.__file__).resolve().parent / "agent_sdk.py"
 HARNESS_ONLY = frozenset({"load", "save"})
 """``TrainData`` methods the harness uses to move data; a candidate never needs them."""
-LINE_CHARS = 240
+LINE_CHARS = 320
 
 
 def sdk_reference(path: Path | str = SDK_PATH) -> str:
