@@ -7,6 +7,9 @@ Public API (what the loop and the CLI use)::
     LLMProposer(client, model=..., recorder=..., budget=..., session_id=..., ...)
     summarise(client, model, context, recorder, budget, *, session_id=...) -> str
     load_prompt_templates(workspace_dir) -> PromptTemplates
+    attach_data_card(proposer, split, k) -> str    # the data card every prompt shows
+
+``make_client("relay/DIR")`` is the file relay: prompts written to DIR, answers read from it.
 
 litellm is imported lazily (only by ``LiteLLMClient`` on its first call).
 """
@@ -14,9 +17,10 @@ from designer.llm.budget import LLMBudget
 from designer.llm.calls import CallRecorder, NullRecorder
 from designer.llm.client import Completion, LLMClient, RetryPolicy, choose_backend, make_client
 from designer.llm.context_view import AskPolicy
+from designer.llm.data_card import attach_data_card
 from designer.llm.errors import (AnswerParseError, BudgetExhaustedError, LLMAuthenticationError,
                                  LLMError, LLMRequestError, LLMServerError, LLMTimeoutError,
-                                 LLMUnavailableError)
+                                 LLMUnavailableError, NearDuplicateError)
 from designer.llm.insights import summarise
 from designer.llm.prompts import PromptBudget, PromptTemplates, load_prompt_templates
 from designer.llm.proposer import LLMProposer
@@ -25,6 +29,6 @@ __all__ = [
     "AnswerParseError", "AskPolicy", "BudgetExhaustedError", "CallRecorder", "Completion",
     "LLMAuthenticationError", "LLMBudget", "LLMClient", "LLMError", "LLMProposer",
     "LLMRequestError", "LLMServerError", "LLMTimeoutError", "LLMUnavailableError",
-    "NullRecorder", "PromptBudget", "PromptTemplates", "RetryPolicy", "choose_backend",
-    "load_prompt_templates", "make_client", "summarise",
+    "NearDuplicateError", "NullRecorder", "PromptBudget", "PromptTemplates", "RetryPolicy",
+    "attach_data_card", "choose_backend", "load_prompt_templates", "make_client", "summarise",
 ]
