@@ -64,11 +64,13 @@ def claims_dir() -> Path:
 class SlotPool:
     """Claims a free slot among ``size`` for each run, across threads and processes (a
     non-blocking ``flock`` per slot; the kernel drops a dead process's claims). When all are
-    busy, ``on_wait`` is told once per wait ("waiting for a sandbox slot: N runs in
-    progress") and the claim is retried every ``poll`` seconds."""
+    busy, ``on_wait`` is told ("waiting for a sandbox slot: N runs in progress"; at most once
+    a minute, so a long session is not flooded) and the claim is retried every ``poll`` s."""
 
-    def __init__(self, size: int, on_wait: Callable[[str], None] | None = None, poll: float = 0.25):
-        self.size, self.poll = size, poll
+    def __init__(self, size: int, on_wait: Callable[[str], None] | None = None, poll: float = 0.25,
+                 quiet_seconds: float = 60.0):
+        self.size, self.poll, self.quiet_seconds = size, poll, quiet_seconds
+        self._last_told = float("-inf")
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))
         self.folder = claims_dir()
 
@@ -91,9 +93,10 @@ class SlotPool:
                 finally:
                     os.close(fd)
                 return
-            if not told:
+            if not told and time.monotonic() - self._last_told >= self.quiet_seconds:
                 self.on_wait(f"waiting for a sandbox slot: {self.size} runs in progress")
-                told = True
+                self._last_told = time.monotonic()
+            told = True
             time.sleep(self.poll)
 
 
