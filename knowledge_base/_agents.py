@@ -10,6 +10,8 @@ champion (the old or the new) at every moment.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, update
@@ -23,6 +25,25 @@ from knowledge_base.rows import AgentRow, AgentVersionRow, CandidateCodeRow
 
 class AgentsMixin(StoreBase):
     """Agents, versions and code of the ``Store``."""
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold the database-wide lock ``name`` while inside, for steps of several
+        transactions that processes sharing the database must not interleave (``init``:
+        the schema upgrade, then the built-in agents and their first versions). PostgreSQL:
+        a session advisory lock on a connection of its own; SQLite: nothing to do, every
+        write transaction holds the database lock."""
+        if self._engine.dialect.name != "postgresql":
+            yield
+            return
+        with self._engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(name)})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+                connection.commit()
 
     # ---- agents ---------------------------------------------------------------------
 

@@ -49,19 +49,11 @@ def init(ctx: typer.Context,
     store = Store.open(ws.db_url)
     if store.revision() not in (None, *known_revisions()):
         store.check_schema()  # written by a newer agenticrs: says so instead of an alembic trace
-    store.upgrade()
-    archived = archive_foreign_experiments(ws, store)
-    repo = AgentRepository.init(ws.agents_repo)
-    releaser = Releaser(store, repo)
-    created, replicated = [], []
-    for spec in builtin_specs(services.families):
-        store.upsert_agent(spec)
-        replicated += releaser.reconcile(spec.name).rebuilt  # versions other workspaces released
-        if not store.list_versions(spec.name):
-            family = services.families[spec.family]
-            params = family.defaults()
-            releaser.publish_initial(spec.name, spec.family, params, family.render(params))
-            created.append(spec.name)
+    with store.exclusive("agenticrs.init"):  # workspaces initialised at once on one database
+        store.upgrade()
+        archived = archive_foreign_experiments(ws, store)
+        created, replicated = _builtin_agents(store, Releaser(store, AgentRepository.init(ws.agents_repo)),
+                                              services.families)
     summary = {"workspace": str(ws.root), "db": safe_url(ws.db_url), "schema": store.revision(),
                "agents": [a.name for a in store.list_agents()], "created_agents": created,
                "replicated_versions": replicated,
@@ -77,3 +69,18 @@ def init(ctx: typer.Context,
         if archived:
             err.print(f"moved experiment folders this knowledge base has no record of to {archived}")
         err.print("next: agenticrs design --agent recommender --iterations 10")
+
+
+def _builtin_agents(store: Store, releaser: Releaser, families: dict) -> tuple[list[str], list[str]]:
+    """Register the built-in agents; v1 of each new one; the versions other workspaces
+    released copied into this repository. Returns (new agents, copied versions)."""
+    created, replicated = [], []
+    for spec in builtin_specs(families):
+        store.upsert_agent(spec)
+        replicated += releaser.reconcile(spec.name).rebuilt
+        if not store.list_versions(spec.name):
+            family = families[spec.family]
+            params = family.defaults()
+            releaser.publish_initial(spec.name, spec.family, params, family.render(params))
+            created.append(spec.name)
+    return created, replicated

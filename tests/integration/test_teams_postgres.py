@@ -192,7 +192,24 @@ def test_a_failed_beat_is_logged_and_the_session_goes_on(caplog):
     assert "heartbeat of session s failed" in caplog.text
 
 
-# ---- two design processes at once ------------------------------------------------------
+# ---- two processes at once ----------------------------------------------------------------
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_two_inits_at_once_on_an_empty_database_both_succeed(tmp_path, pg_schema_url, attempt):
+    """Unserialised, the two schema upgrades (or the two built-in agents) collide most times."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTICRS_DB", "AGENTICRS_WORKSPACE")}
+    runs = [subprocess.Popen([str(BIN), "--workspace", str(tmp_path / f"ws{n}"), "--db", pg_schema_url, "init",
+                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for n in (1, 2)]
+    outputs = [p.communicate(timeout=300) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], [err for _, err in outputs]
+    inits = [json.loads(out) for out, _ in outputs]
+    assert sorted(len(i["created_agents"]) for i in inits) == [0, 2]
+    with Store.open(pg_schema_url) as kb:
+        assert [v.number for v in kb.list_versions(AGENT)] == [1] and kb.champion(AGENT).number == 1
+
+
 
 SMALL = ["--dataset", "synthetic", "--n-users", "150", "--n-items", "80"]
 
