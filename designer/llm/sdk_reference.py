@@ -88,6 +88,3 @@ def _line(signature: str, doc: str | None) -> str:
     text = f"- {signature}: {first}" if first else f"- {signature}"
     return text if len(text) <= LINE_CHARS else text[:LINE_CHARS - 5] + " [...]"
 
-
-if __name__ == "__main__":  # `python -m designer.llm.sdk_reference`: the lines docs can include
-    print(sdk_reference())
