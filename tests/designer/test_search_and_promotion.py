@@ -1,6 +1,8 @@
 """The search proposer's policy and the paired promotion test."""
 from __future__ import annotations
 
+import math
+
 from datetime import datetime, timezone
 
 import numpy as np
@@ -50,11 +52,35 @@ def test_tuning_proposes_valid_params_warm_started_from_the_kb(store, releaser, 
     families["popularity"].validate(proposal.params)  # inside the declared space
 
 
-def test_a_clear_paired_gain_is_promoted():
+def _exact_sign_flip_p(diff: np.ndarray) -> float:
+    """The exact one-sided sign-flip p-value: every one of the 2^n sign patterns."""
+    n = len(diff)
+    signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2.0 - 1.0
+    return float(np.mean((signs * diff).mean(axis=1) >= diff.mean() - 1e-12))
+
+
+def test_the_p_value_matches_the_exact_sign_flip_distribution():
+    rng = np.random.default_rng(4)
+    parent = rng.random(14)
+    for gain in (0.0, 0.05, 0.12):                          # p from ~0.5 down to ~0.01
+        candidate = parent + gain + rng.normal(0, 0.1, 14)
+        ours = compare(candidate, parent, PromotionConfig(resamples=20_000)).p_value
+        exact = _exact_sign_flip_p(candidate - parent)
+        assert ours == pytest.approx(exact, abs=0.01)         # Monte Carlo error ~0.0035
+
+
+def test_beyond_the_resampling_floor_the_p_value_is_the_normal_tail():
     rng = np.random.default_rng(0)
     parent = rng.random(500)
-    result = compare(parent + 0.02 + rng.normal(0, 0.01, 500), parent, PromotionConfig())
-    assert result.promote and result.p_value < 0.01 and result.ci_low > 0
+    diff = 0.004 + rng.normal(0, 0.01, 500)                  # z ~ 9: no resample reaches it
+    result = compare(parent + diff, parent, PromotionConfig())
+    z = diff.sum() / np.sqrt((diff ** 2).sum())
+    assert result.p_method == "normal approximation" and result.z == pytest.approx(z)
+    assert result.p_value == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert result.p_value < 1 / (PromotionConfig().resamples + 1)   # below the permutation floor
+    assert result.promote and result.ci_low > 0
+    strict = compare(parent + diff, parent, PromotionConfig(), alpha=result.p_value / 2)
+    assert not strict.promote and "not significant" in strict.reason
 
 
 def test_noise_and_tiny_gains_are_not_promoted():
