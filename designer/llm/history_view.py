@@ -32,10 +32,10 @@ OUTCOMES = {
 
 
 def idea(e: Experiment) -> str:
-    """The first sentence of the rationale (at most ``IDEA_CHARS``), or the params of a search."""
+    """The first sentence of the rationale (at most ``IDEA_CHARS``) plus the params, if any."""
     text = " ".join(str(e.proposal.get("rationale", "")).split())
     text = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0] if text else ""
-    if e.proposal.get("kind") != "code" and e.params:
+    if e.params:  # a search point (a built-in family, or the SPACE of an LLM module)
         text = (text + " " if text else "") + "params " + _params(e.params)
     return text if len(text) <= IDEA_CHARS else text[:IDEA_CHARS - 4] + " ..."
 

@@ -190,3 +190,13 @@ def test_the_insight_prompt_reads_the_same_compact_lines(server, recorder):
     prompt = server.requests[0].messages[-1]["content"]
     assert "- #11 [llm/improve] custom (from popularity) -- val ndcg@10 0.2225" in prompt
     assert "0.9999" not in prompt and "#12" not in prompt
+
+
+def test_a_search_point_of_an_llm_module_shows_its_params():
+    tuned = experiment(20, proposer="search", rationale="tpe over the SPACE of LLM family llm-0123456789").model_copy(
+        update={"family": "custom", "params": {"half_life": 12.5, "blend": "max"},
+                "proposal": {"kind": "code", "rationale": "tpe over the SPACE of LLM family llm-0123456789",
+                             "base_family": "llm-0123456789"}})
+    [line] = history_lines(make_context(history=[tuned]))
+    assert line.startswith("#20 [search] custom (from llm-0123456789)")
+    assert "params {half_life=12.5, blend='max'}" in line
