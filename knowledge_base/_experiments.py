@@ -177,18 +177,19 @@ class ExperimentsMixin(StoreBase):
         self,
         agent_name: str,
         exclude_session: str | None = None,
-        stale_after: float = STALE_AFTER_SECONDS,
+        stale_after: float | None = None,
     ) -> list[int]:
         """Mark INTERRUPTED the RUNNING experiments of ``agent_name`` whose session is dead;
         returns their ids, ascending.
 
         A session is alive while its heartbeat (``heartbeat``) is younger than ``stale_after``
-        seconds by the database's clock; a session that never beat (an older agenticrs, a
+        seconds (default ``STALE_AFTER_SECONDS``) by the database's clock; a session that never beat (an older agenticrs, a
         crash before its first beat) is dead. ``exclude_session`` is the caller, alive by
         definition: it is recorded as such (one beat), and its runs are never touched. So
         processes on other machines sharing the database never interrupt each other's live
         runs.
         """
+        stale_after = STALE_AFTER_SECONDS if stale_after is None else stale_after
         with self._write() as session:
             now = _db_now(session)
             if exclude_session is not None:
@@ -221,10 +222,10 @@ class ExperimentsMixin(StoreBase):
         with self._write() as session:
             return to_model(DesignSession, _beat(session, session_id, agent_name, _db_now(session)))
 
-    def live_sessions(
-        self, agent_name: str, stale_after: float = STALE_AFTER_SECONDS
-    ) -> list[DesignSession]:
-        """The sessions of ``agent_name`` whose heartbeat is younger than ``stale_after`` s."""
+    def live_sessions(self, agent_name: str, stale_after: float | None = None) -> list[DesignSession]:
+        """The sessions of ``agent_name`` whose heartbeat is younger than ``stale_after``
+        seconds (default ``STALE_AFTER_SECONDS``)."""
+        stale_after = STALE_AFTER_SECONDS if stale_after is None else stale_after
         with self._read() as session:
             cutoff = _db_now(session) - timedelta(seconds=stale_after)
             rows = session.scalars(

@@ -7,10 +7,12 @@ too (same contract); the two-process test needs the real server and the sandbox.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -21,11 +23,16 @@ from designer.builtin_agents import builtin_specs
 from designer.errors import UsageError, VersionError
 from designer.families import load_families
 from designer.liveness import Heartbeat
+from designer.loop import DesignLoop
+from designer.proposers.search import SearchProposer
+from designer.settings import DesignSettings
 from designer.release import Releaser
 from designer.versions import AgentRepository
+from designer.workspace import Workspace
 from knowledge_base.errors import KnowledgeBaseError
 from knowledge_base.models import ExperimentDraft, ExperimentResult, ExperimentStatus, PromotionState
 from knowledge_base.store import Store
+from tests.designer.conftest import FakeExecutor
 from tests.integration.clirun import BIN, cli
 
 AGENT = "recommender"
@@ -181,6 +188,37 @@ def test_the_heartbeat_thread_keeps_a_long_run_alive_and_stops_with_the_session(
     assert beating.beats >= 3
     _age_all(store, 121)
     assert store.interrupt_running(AGENT, exclude_session="other") == [run.id]
+
+
+@pytest.mark.parametrize("wired", [True, False], ids=["heartbeat", "no-heartbeat"])
+def test_a_session_beating_through_a_long_run_is_not_interrupted_by_another(store, tmp_path, monkeypatch, wired):
+    """The loop wrapped in ``Heartbeat`` (the wiring ``DesignLoop.run`` needs): its run,
+    longer than the stale window, survives another session's start; unwrapped it does not."""
+    monkeypatch.setattr("knowledge_base._experiments.STALE_AFTER_SECONDS", 0.6)
+    ws = Workspace.create(tmp_path / "a")
+    releaser = workspace(store, ws.root)
+    in_run, calls = threading.Event(), []
+
+    def slow_first(job):
+        calls.append(job)
+        if len(calls) == 1:  # the champion's baseline: longer than the stale window
+            in_run.set()
+            time.sleep(2.0)
+        return 0.1
+    loop = DesignLoop(store=store, proposer=SearchProposer(seed=1), executor=FakeExecutor(slow_first),
+                      releaser=releaser, families=load_families(), agent_name=AGENT,
+                      settings=DesignSettings(workspace=ws.root), workspace=ws)
+
+    def session():
+        with Heartbeat(store, loop.session_id, AGENT, every=0.1) if wired else contextlib.nullcontext():
+            loop.run(iterations=1)
+    thread = threading.Thread(target=session)
+    thread.start()
+    assert in_run.wait(timeout=60)
+    time.sleep(1.0)
+    interrupted = store.interrupt_running(AGENT, exclude_session="another")  # another session's resume
+    thread.join(timeout=120)
+    assert (interrupted == []) is wired, interrupted
 
 
 def test_a_failed_beat_is_logged_and_the_session_goes_on(caplog):
