@@ -231,12 +231,17 @@ class Releaser:
         except NotFoundError:
             return None
 
-    def _content(self, row: AgentVersion) -> tuple[str, dict[str, Any]] | None:
+    def _code(self, row: AgentVersion) -> str | None:
         if row.code_hash is None:
             return None
         try:
-            code = self.store.get_code(row.code_hash)
+            return self.store.get_code(row.code_hash)
         except NotFoundError:
+            return None
+
+    def _content(self, row: AgentVersion) -> tuple[str, dict[str, Any]] | None:
+        code = self._code(row)
+        if code is None:
             return None
         manifest = self.store.get_version_manifest(row.id) or {
             "agent": row.agent_name, "family": row.family, "params": row.params,
@@ -270,6 +275,7 @@ class Releaser:
         return report
 
     def _replicate(self, row: AgentVersion, sha: str | None, repair: bool, report: ReconcileReport) -> AgentVersion:
+        """Bring this replica's copy of ``row`` (at commit ``sha``, None if absent) in line."""
         if sha is not None and (row.id, row.code_hash, sha) in self._verified:
             return row
         if sha is not None:
@@ -279,21 +285,23 @@ class Releaser:
                 self.store.put_code(key, stored.code)
                 report.stored.append(row.tag)
                 return self.store.fill_version(row.id, code_hash=key, manifest=stored.manifest)
-            content = self._content(row)
-            if content is None or content[0] == stored.code:
+            if self._code(row) in (None, stored.code):
                 self._verified.add((row.id, row.code_hash, sha))
                 return row
             report.diverged.append(row.tag)
             if not repair:
                 return row
             self.repo.set_aside(row.agent_name, row.number)
+        return self._rebuild(row, report)
+
+    def _rebuild(self, row: AgentVersion, report: ReconcileReport) -> AgentVersion:
         content = self._content(row)
         if content is None:
             report.missing.append(row.tag)
             return row
-        new_sha = self.repo.rebuild_version(row.agent_name, row.number, *content)
+        sha = self.repo.rebuild_version(row.agent_name, row.number, *content)
         report.rebuilt.append(row.tag)
-        return row if row.git_sha else self.store.fill_version(row.id, git_sha=new_sha)
+        return row if row.git_sha else self.store.fill_version(row.id, git_sha=sha)
 
     def _row_from_tag(self, agent: str, number: int) -> AgentVersion:
         stored = self.repo.read_version(agent, number)
