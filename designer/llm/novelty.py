@@ -3,7 +3,8 @@
 Two modules are compared on a normal form of their code: docstrings dropped, imports
 sorted and moved first, and every name the module itself binds (variables, arguments,
 functions, classes other than ``Agent``, ``self.`` attributes, import aliases) renamed in
-order of first appearance. Equal normal forms mean similarity 1.0; otherwise the Jaccard
+order of first appearance, with the string literals that spell one of them (``SPACE`` keys,
+``params["..."]``). Equal normal forms mean similarity 1.0; otherwise the Jaccard
 similarity of the normal forms' token 5-shingles. Renamed variables and reordered imports
 therefore score 1.0; a changed constant or expression scores below it.
 """
@@ -166,6 +167,12 @@ class _Renamer(ast.NodeTransformer):
         renamed = self.names.get(node.asname or node.name.split(".")[0])
         if renamed is not None:
             node.asname = renamed
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        # a string naming a bound name (a SPACE key, a params[...] key) is renamed with it
+        if isinstance(node.value, str) and node.value in self.names:
+            node.value = self.names[node.value]
         return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:

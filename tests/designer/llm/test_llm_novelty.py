@@ -35,6 +35,8 @@ def test_renamed_variables_reordered_imports_and_comments_do_not_make_a_new_modu
     assert normal_form(RENAMED) == normal_form(GOOD_MODULE)
     assert similarity(normal_form(GOOD_MODULE), normal_form(DIFFERENT)) < 0.95
     assert normal_form(GOOD_MODULE) != normal_form(PARENT_CODE)
+    spaced = 'SPACE = {"alpha": {"type": "float"}}\nclass Agent:\n    def __init__(self, alpha=1.0):\n        self.a = alpha\n'
+    assert normal_form(spaced) == normal_form(spaced.replace("alpha", "beta"))  # a renamed SPACE key too
 
 
 def llm(server, recorder, fast_retry, code_for, **kw):
