@@ -14,6 +14,7 @@ from designer.cli.services import Services
 from designer.errors import UsageError
 from designer.events import Event, EventKind
 from designer.executor import LocalExecutor
+from designer.proposers.search import SAMPLERS
 from designer.loop import DesignLoop
 from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.static_check import check_module
@@ -101,6 +102,9 @@ def design(ctx: typer.Context,
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Propose, evaluate in the sandbox, and promote better versions of AGENT."""
+    _check_flags(proposer=proposer, sampler=sampler, parent_policy=parent_policy, executor=executor_name,
+                 answer_format=answer_format, model=model)
+    price_pair = _prices(prices)            # every flag is checked before any work
     if iterations is None and time_budget is None:
         iterations = 10
     s = Services(ctx.obj)
@@ -119,7 +123,7 @@ def design(ctx: typer.Context,
         executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
-                               budget_usd=budget_usd, max_calls=max_calls, prices=_prices(prices),
+                               budget_usd=budget_usd, max_calls=max_calls, prices=price_pair,
                                answer_format=answer_format, llm_timeout=llm_timeout, max_tokens=max_tokens)
         view = LiveView(iterations)
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
@@ -138,6 +142,20 @@ def design(ctx: typer.Context,
         finally:
             getattr(executor, "close", lambda: None)()
     _print_summary(summary, json_out)
+
+
+_CHOICES = {"proposer": ("search", "llm", "mixed"), "sampler": SAMPLERS, "parent_policy": ("best", "epsilon"),
+            "executor": ("local", "ray"), "answer_format": ("markdown", "json")}
+
+
+def _check_flags(*, model: Optional[str], **given: str) -> None:
+    """Usage errors for flag values, before the data set is loaded or anything runs."""
+    for name, value in given.items():
+        if value not in _CHOICES[name]:
+            raise UsageError(f"--{name.replace('_', '-')} {value!r} is not one of: {', '.join(_CHOICES[name])}")
+    if given["proposer"] in ("llm", "mixed") and not model:
+        raise UsageError(f"--proposer {given['proposer']} needs --model (e.g. openai/gpt-4o-mini) and, for a "
+                         "local OpenAI-compatible server, --api-base http://127.0.0.1:PORT/v1")
 
 
 def _executor(name: str, address: Optional[str], settings, cache_dir: Path):
