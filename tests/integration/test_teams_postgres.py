@@ -326,3 +326,6 @@ def test_two_workspaces_design_the_same_agent_at_once_on_one_postgresql(tmp_path
     codes = [[subprocess.run(["git", "show", f"{tag}:{AGENT}/agent.py"], cwd=folder / "agents", capture_output=True,
                              text=True, check=True).stdout for tag in sorted(expected)] for folder in ws]
     assert codes[0] == codes[1], "both replicas hold the same code for every version"
+    print(f"versions {numbers}, approved per session {[s['approved_versions'] for s in summaries]}, "
+          f"iterations {[s['iterations'] for s in summaries]}, seconds {[s['elapsed_seconds'] for s in summaries]}, "
+          f"champion counts seen {seen['champions']}, sessions seen running {len(seen['running'])}")
