@@ -12,6 +12,7 @@ from designer.llm.context_view import AskPlan, AskPolicy, CodeLookup, card, plan
 from designer.llm.errors import (AnswerParseError, LLMRequestError, LLMServerError, LLMTimeoutError,
                                  NearDuplicateError)
 from designer.llm.novelty import closest, evaluated_modules, normal_form
+from designer.families import declared_space
 from designer.llm.sdk_reference import sdk_reference as read_sdk_reference
 from designer.llm.prompts import PromptBudget, PromptTemplates, fit_prompt, load_prompt_templates
 from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
@@ -208,7 +209,8 @@ class LLMProposer:
         if parsed.code is None:  # params for a code parent: same code, new constructor args
             return Proposal(kind=ProposalKind.CODE, code=plan.base_code,
                             params={**context.parent_params, **parsed.params}, **common)
-        return Proposal(kind=ProposalKind.CODE, code=parsed.code, params={}, **common)
+        return Proposal(kind=ProposalKind.CODE, code=parsed.code,
+                        params=kept_params(parsed.code, context.parent_params), **common)
 
     def _reask(self, problem: str) -> str:
         return self.templates.render("reask.j2", problems=problem)
@@ -217,3 +219,16 @@ class LLMProposer:
         third = sorted(m for m in self.allowed_imports if m not in STDLIB_ALLOWED)
         std = sorted(m for m in self.allowed_imports if m in STDLIB_ALLOWED and m != "__future__")
         return ", ".join(third) + "; standard library: " + ", ".join(std)
+
+
+def kept_params(code: str, parent_params: dict) -> dict:
+    """The parent's params (e.g. tuned by search) that ``code``'s ``SPACE`` declares and admits:
+    a new module of the same family of ideas starts where the search left its constants."""
+    space, kept = declared_space(code), {}
+    for name, value in parent_params.items():
+        if name in space:
+            try:
+                kept[name] = space[name].check(value)
+            except ValueError:
+                continue
+    return kept

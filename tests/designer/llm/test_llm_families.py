@@ -119,3 +119,14 @@ def test_a_near_best_llm_module_with_a_space_is_tuned_now_and_then(families):
     far = ctx.model_copy(update={"best": [best.model_copy(update={"inner_reward": 0.05})]})
     assert search.propose(far).kind is not ProposalKind.CODE  # not near the parent: built-in policy
     assert SearchProposer(switch_probability=1.0).propose(ctx).kind is not ProposalKind.CODE  # no lookup
+
+
+def test_a_new_module_keeps_the_parent_constants_its_space_declares(server, recorder, fast_retry):
+    tuned = {"half_life": 42.0, "blend": "max", "gone": 1}
+    changed = SPACED.replace("np.tile(self.pop, (len(users), 1))", "np.tile(np.sqrt(self.pop), (len(users), 1))")
+    server.push(f"Square-root popularity.\n\n```python\n{changed}```\n")
+    llm = LLMProposer(OpenAIClient(api_base=server.url, retry=fast_retry), model="local", recorder=recorder,
+                      budget=LLMBudget(), ask_policy=lambda ctx: "improve", timeout=5.0)
+    proposal = llm.propose(make_context(parent_family="custom", parent_code=SPACED, parent_params=tuned))
+    assert proposal.params == {"half_life": 42.0, "blend": "max"}
+    assert "a new module keeps those its SPACE declares" in server.requests[0].messages[-1]["content"]
