@@ -15,7 +15,13 @@ In a fresh workspace (a temporary folder, removed at the end unless a step faile
    confirm-seed ...), the sandbox's wall time, fit time, latency and peak memory as the
    knowledge base recorded them.
 
-Results go to ``--out`` as JSON. Takes 15-30 minutes on 2 cores.
+4. **families** (``--stages families``): ``agenticrs evaluate FAMILY --wall-limit 1500``
+   for each of ``--families`` on the full validation set, so that each family's sandbox
+   peak memory and fit / recommend times are measured even where its family time limit
+   (what ``design`` applies) stops it.
+
+Results go to ``--out`` as JSON; ``--stages`` runs a subset and merges it into an
+existing file. Takes 15-30 minutes on 2 cores per stage group (longer under load).
 """
 from __future__ import annotations
 
@@ -164,15 +170,40 @@ def experiments(ws: Path, env: dict) -> list[dict]:
     return rows
 
 
+ALL_STAGES = {"load", "scoring", "design", "families"}
+
+
+def evaluate_family(ws: Path, env: dict, family: str, args) -> dict:
+    """One family at its defaults on the full validation set, with a wall limit high enough
+    to finish: its sandbox peak memory against the default memory limit."""
+    start = time.perf_counter()
+    cmd = CLI + ["--workspace", str(ws), "evaluate", family, "--n-users", str(args.n_users),
+                 "--n-items", str(args.n_items), "--wall-limit", "1500", "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return {"exit_code": done.returncode, "error": done.stderr.strip()[-1000:]}
+    return {"outcome": data["outcome"], "error": data["error"], "wall_seconds": data["wall_seconds"],
+            "fit_seconds": data["fit_seconds"], "recommend_seconds": data["recommend_seconds"],
+            "peak_memory_mb": data["peak_memory_mb"], "ndcg@10": data["metrics"].get("ndcg@10"),
+            "process_seconds": time.perf_counter() - start, "load_average_1min_after": os.getloadavg()[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-users", type=int, default=70000)
     parser.add_argument("--n-items", type=int, default=10700)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_ml10m.json")
+    parser.add_argument("--stages", default="load,scoring,design,families",
+                        help="comma-separated subset of load,scoring,design,families")
+    parser.add_argument("--families", default="popularity,ease,itemknn,recency_ease,ials,mmr")
     args = parser.parse_args()
+    stages = set(args.stages.split(","))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTICRS_") or k.startswith("AGENTICRS_SANDBOX_")}
-    result = {"machine": machine(), "data": f"synthetic --n-users {args.n_users} --n-items {args.n_items}"}
+    result = json.loads(args.out.read_text()) if stages != ALL_STAGES and args.out.is_file() else {}
+    result.update({"machine": machine(), "data": f"synthetic --n-users {args.n_users} --n-items {args.n_items}"})
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # after every stage: a late failure keeps the numbers measured so far
@@ -180,21 +211,29 @@ def main() -> None:
     ws = Path(tempfile.mkdtemp(prefix="agenticrs-scale-")) / "ws"
     subprocess.run(CLI + ["--workspace", str(ws), "init"], check=True, env=env, cwd=ROOT, capture_output=True)
     cache = str(ws / "cache")
-    for name in ("cold", "warm"):
+    for name in ("cold", "warm"):  # always: the warm cache is what later stages use
         code = LOAD_SPLIT.format(n_users=args.n_users, n_items=args.n_items, cache=cache)
         result[f"load_split_{name}"] = python_json(code, env)
         print(f"load+split {name}: {result[f'load_split_{name}']}", flush=True)
-    result["harness_scoring"] = python_json(
-        SCORING.format(n_users=args.n_users, n_items=args.n_items, cache=cache), env)
-    print(f"harness scoring: {result['harness_scoring']}", flush=True)
+    if "scoring" in stages:
+        result["harness_scoring"] = python_json(
+            SCORING.format(n_users=args.n_users, n_items=args.n_items, cache=cache), env)
+        print(f"harness scoring: {result['harness_scoring']}", flush=True)
     save()
-    result["design"] = run_design(ws, args, env)
-    save()
-    result["experiments"] = experiments(ws, env)
-    save()
+    if "design" in stages:
+        result["design"] = run_design(ws, args, env)
+        save()
+        result["experiments"] = experiments(ws, env)
+        save()
+    if "families" in stages:
+        result["families"] = {}
+        for family in args.families.split(","):
+            result["families"][family] = evaluate_family(ws, env, family, args)
+            print(f"family {family}: {result['families'][family]}", flush=True)
+            save()
     shutil.rmtree(ws.parent, ignore_errors=True)  # kept for inspection when a step above failed
     print(f"wrote {args.out}")
-    for e in result["experiments"]:
+    for e in result.get("experiments", []) if "design" in stages else []:
         print(f"{e['id']:>3} {e['stage']:<13} {e['family'] or '-':<13} {e['status']:<14} "
               f"wall {e['wall_seconds'] or 0:6.1f}s  fit {e['fit_seconds'] or 0:6.1f}s  "
               f"peak {e['peak_memory_mb'] or 0:6.0f} MB")
