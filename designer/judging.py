@@ -17,6 +17,7 @@ import numpy as np
 
 from designer import confirmation as confirming
 from designer.error_control import Procedure
+from designer.errors import UsageError
 from designer.events import EventKind
 from designer.promotion import Comparison, align, compare, format_p
 from designer.proposal import Candidate, Proposal, ProposalKind
@@ -87,7 +88,13 @@ class JudgingMixin:
         if champion is not None and exp.parent_version_id not in (None, champion.id):
             self.supersede(exp, champion)
             return
-        self._approve(exp)
+        try:
+            self._approve(exp)
+        except UsageError:  # another process replaced the champion between the check and the release?
+            now = self.store.champion(self.agent.name)
+            if now is None or now.id == exp.parent_version_id:
+                raise
+            self.supersede(exp, now)
 
     def supersede(self, exp: Experiment, champion: AgentVersion) -> None:
         """Mark a pending candidate whose parent is no longer the champion (e.g. after a

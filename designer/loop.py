@@ -24,6 +24,7 @@ from designer.families import FamilyError
 from designer.events import Event, EventKind, EventSink
 from designer.failures import STATUS_OF, classify_failure
 from designer.judging import JudgingMixin
+from designer.liveness import Heartbeat
 from designer.parallel import run_parallel
 from designer.promotion import align
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
@@ -98,8 +99,14 @@ class DesignLoop(JudgingMixin):
         """Run steps until ``iterations`` proposals or ``time_budget`` seconds; resumable.
 
         ``workers > 1`` keeps that many candidates in flight (``designer.parallel``): each
-        evaluation in its own sandbox slot, judged one at a time as it completes.
+        evaluation in its own sandbox slot, judged one at a time as it completes. While it
+        runs, the session heartbeats (``designer.liveness``): other processes sharing the
+        knowledge base never mark its runs INTERRUPTED.
         """
+        with Heartbeat(self.store, self.session_id, self.agent.name):
+            return self._run(iterations, time_budget, workers)
+
+    def _run(self, iterations: int | None, time_budget: float | None, workers: int) -> SessionSummary:
         start = self.clock()
         self.workers = max(1, workers)
         self._emit(EventKind.STARTED, f"design session {self.session_id} for {self.agent.name} on {self.dataset_key}")
