@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -101,14 +102,30 @@ class RayExecutor:
 def _connect(ray: Any, address: str | None) -> None:
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False, "ignore_reinit_error": True}
     try:
-        if address is None:
-            ray.init(include_dashboard=False, **quiet)
+        if address is None:   # "local": a new cluster, never one left behind by `ray start`
+            ray.init(address="local", include_dashboard=False, **quiet)
         else:
+            _require_listening(ray, address)
             ray.init(address=address, **quiet)
     except ConnectionError as e:
         raise UsageError(f"no Ray cluster at {address}: start one with `ray start --head` "
                          f"(docs/scale.md) or drop --address for a local one ({e})") from e
     _route_cluster_errors_to_logging(ray)
+
+
+def _require_listening(ray: Any, address: str) -> None:
+    """Raises ``ConnectionError`` unless the cluster's head answers on its port: Ray itself
+    retries a dead address for minutes (``auto`` resolves as Ray does, through its last
+    `ray start` or ``RAY_ADDRESS``)."""
+    resolve = getattr(getattr(getattr(ray, "_private", None), "services", None), "canonicalize_bootstrap_address", None)
+    target = resolve(address) if resolve is not None else address
+    if not target or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {target}: {e}") from e
 
 
 def _route_cluster_errors_to_logging(ray: Any) -> None:

@@ -188,3 +188,12 @@ def test_the_core_package_imports_no_ray_and_address_needs_the_ray_executor(ws):
     subprocess.run([sys.executable, "-c", probe], check=True)
     result = cli(ws, "design", "--agent", "recommender", "--address", "auto", *SMALL, check=False)
     assert result.returncode == 2 and "--executor ray" in result.stderr
+
+
+def test_a_cluster_nobody_runs_is_one_clear_error_at_once(ws):
+    pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
+    start = time.time()
+    result = cli(ws, "design", "--agent", "recommender", "--executor", "ray", "--address", f"127.0.0.1:{_free_port()}",
+                 *SMALL, check=False, timeout=120)
+    assert result.returncode == 2 and "ray start --head" in result.stderr, result.stderr
+    assert time.time() - start < 60
