@@ -28,7 +28,7 @@ from search_vs_baselines import new_workspace  # noqa: E402
 
 from designer.events import EventKind  # noqa: E402
 from designer.executor import LocalExecutor, load_split  # noqa: E402
-from designer.families import load_families  # noqa: E402
+from designer.families import FamilyError, load_families  # noqa: E402
 from designer.loop import DesignLoop  # noqa: E402
 from designer.proposal import Proposal, ProposalKind  # noqa: E402
 from designer.proposers.search import SearchProposer  # noqa: E402
@@ -100,10 +100,14 @@ class TweakProposer:
         defaults = family.defaults()
         start = context.parent.params if set(context.parent.params) == set(defaults) else defaults
         params = dict(start)
-        for key, value in list(params.items()):
-            if isinstance(value, float) and value > 0:
-                params[key] = float(value * np.exp(self.rng.normal(0, 0.25)))
-        params = family.validate(params)
+        for _ in range(20):        # a jitter inside the family's declared space
+            tweaked = {key: float(value * np.exp(self.rng.normal(0, 0.25)))
+                       if isinstance(value, float) and value > 0 else value for key, value in params.items()}
+            try:
+                params = family.validate(tweaked)
+                break
+            except FamilyError:
+                continue
         code = family.render(params) + f"\n# tweak {self.rng.integers(1 << 30)}\n"
         return Proposal(proposer="scripted-llm", kind=ProposalKind.CODE, family=family.name, code=code,
                         params=params, rationale="small rewrite of the champion")
@@ -173,11 +177,11 @@ def null_benchmark(comparisons: int, dataset: str) -> dict:
     return out
 
 
-def agreement_benchmark(iterations: int, datasets: list[str]) -> dict:
+def agreement_benchmark(iterations: int, datasets: list[str], scenarios: list[str]) -> dict:
     families = load_families()
     out = {}
     for dataset in datasets:
-        for scenario in ("search", "scripted-llm"):
+        for scenario in scenarios:
             for label, promotion in (("before", BEFORE), ("after", AFTER)):
                 with tempfile.TemporaryDirectory() as tmp:
                     settings = settings_for(dataset, promotion, Path(tmp))
@@ -193,6 +197,7 @@ def agreement_benchmark(iterations: int, datasets: list[str]) -> dict:
                                 "seconds": round(seconds, 1)}
                     print(key, {k: v for k, v in out[key].items() if k != "promotions"},
                           [(r["version"], r["family"], r["iteration"], r["test_delta"]) for r in rows], flush=True)
+                    save({f"agreement/{key}": out[key]})
                     store.close()
     return out
 
@@ -216,18 +221,23 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--datasets", default="ml-100k,synthetic")
+    parser.add_argument("--scenarios", default="search,scripted-llm")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.which == "null":
-        section = {"null": null_benchmark(args.comparisons, args.dataset)}
+        save({"null": null_benchmark(args.comparisons, args.dataset)})
     else:
-        section = {f"agreement/{d}": agreement_benchmark(args.iterations, [d]) for d in args.datasets.split(",")}
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # read late: runs may overlap
+        agreement_benchmark(args.iterations, args.datasets.split(","), args.scenarios.split(","))
+    print(f"written {RESULTS}")
+
+
+def save(section: dict) -> None:
+    """Merge ``section`` into the results file (read late: runs may overlap)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results.update(section)
     results["machine"] = f"{platform.machine()} {platform.processor() or ''} {platform.python_version()}".strip()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str))
-    print(f"written {RESULTS}")
 
 
 if __name__ == "__main__":
