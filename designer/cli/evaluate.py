@@ -12,7 +12,7 @@ from designer.cli.output import emit_json, err, out, table
 from designer.cli.services import Options
 from designer.errors import UsageError
 from designer.executor import LocalExecutor
-from designer.families import load_families
+from designer.families import FamilyError, load_families
 from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.workspace import MARKER
 from sandbox.evaluation import EvaluationJob
@@ -38,7 +38,10 @@ def _candidate(target: str, params_json: Optional[str]) -> tuple[str, dict, Opti
     if target not in families:
         raise UsageError(f"{target!r} is neither a .py file nor a family; families: {', '.join(families)}")
     family = families[target]
-    full = family.validate(params)
+    try:
+        full = family.validate(params)
+    except FamilyError as e:  # the user's --params: a usage error (exit 2), like bad JSON
+        raise UsageError(str(e)) from e
     return family.render(full), full, family.time_limit_seconds
 
 

@@ -25,7 +25,9 @@ def test_params_change_the_agent_and_bad_params_are_usage_errors(ws):
     not_json = cli(ws, "evaluate", "ease", "--params", "l2=5", *TINY, check=False)
     assert not_json.returncode == 2 and "--params" in not_json.stderr and "Traceback" not in not_json.stderr
     unknown = cli(ws, "evaluate", "ease", "--params", '{"depth": 3}', *TINY, check=False)
-    assert unknown.returncode in (1, 2) and "depth" in unknown.stderr and "Traceback" not in unknown.stderr
+    assert unknown.returncode == 2 and "depth" in unknown.stderr and "Traceback" not in unknown.stderr
+    outside = cli(ws, "evaluate", "ease", "--params", '{"l2": 100000}', *TINY, check=False)
+    assert outside.returncode == 2 and "outside" in outside.stderr and "Traceback" not in outside.stderr
 
 
 def test_test_flag_scores_the_sealed_test_split(ws):
