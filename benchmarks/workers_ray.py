@@ -70,11 +70,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="rounds of the interleaved configurations")
     parser.add_argument("--configs", default="local-1,local-2,ray-2")
     parser.add_argument("--address", default=None, help="Ray cluster to join (default: a private local one)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per run for every configuration (default: the loop's cores/workers)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/workers_ray.json"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # slots 0-3 are what other sessions of the machine use by default: more slots, fewer waits on them
     settings = DesignSettings(dataset="ml-100k", data_dir=args.data_dir, slots=8)
+    if args.threads is not None:
+        settings = settings.model_copy(update={"limits": settings.limits.model_copy(update={"threads": args.threads})})
     families = {name: f for name, f in load_families().items() if name in CHEAP}
     tmp = Path(tempfile.mkdtemp(prefix="agenticrs-bench-workers-"))
     split = load_split(settings, tmp / "shared-cache")
@@ -103,12 +107,16 @@ def main() -> None:
     base = rates.get("local-1")
     summary = {c: {"candidates_per_hour": round(rate, 1),
                    "ratio_to_1_worker": round(rate / base, 2) if base else None} for c, rate in rates.items()}
+    variant = "default threads (cores / workers)" if args.threads is None else f"threads={args.threads}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    sections = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    sections = sections if "summary" not in sections else {}   # the one-section format before --threads
+    sections[variant] = {
         "machine": info | {"load_avg_at_end": os.getloadavg()}, "dataset": "ml-100k",
         "families": [f for f in CHEAP if f != "mmr"], "iterations": args.iterations, "repeats": args.repeats,
         "ray": {"address": args.address or "private local cluster, 2 CPUs", "startup_seconds": ray_startup},
-        "summary": summary, "runs": runs}, indent=2))
+        "summary": summary, "runs": runs}
+    args.out.write_text(json.dumps(sections, indent=2))   # sections merged: one per --threads variant
     for config, row in summary.items():
         print(f"| {config} | {row['candidates_per_hour']:.0f} | {row['ratio_to_1_worker']} |")
     print(f"machine: {info}; written to {args.out}")
