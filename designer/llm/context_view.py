@@ -25,6 +25,8 @@ FAILED = frozenset({ExperimentStatus.FAILED, ExperimentStatus.TIMED_OUT,
 ASKS = ("improve", "debug", "new_architecture", "crossover")
 MAX_METRICS = 8
 BEST_METRICS = 3
+PREFERRED = ("recall", "coverage", "tail_share")
+COSTS = re.compile(r"seconds|memory|latency")
 
 
 class AskPlan(BaseModel):
@@ -148,7 +150,8 @@ BULLET = re.compile(r"^\s*(?:(?:[-*\u2022]+|\d+[.)])\s+)+")
 
 def best_line(e: Experiment, reward_name: str) -> str:
     """One best experiment: family, val metrics (reward first), params of a search, idea."""
-    others = [k for k in sorted(e.metrics) if k != reward_name][:BEST_METRICS]
+    quality = [k for k in sorted(e.metrics) if k != reward_name and not COSTS.search(k)]
+    others = sorted(quality, key=lambda k: (k.split("@")[0] not in PREFERRED, k))[:BEST_METRICS]
     metrics = ", ".join(f"{k} {float(e.metrics[k]):.4f}" for k in [reward_name] + others if k in e.metrics)
     line = f"#{e.id} [{e.proposer}] {e.family}: val {metrics}"
     return line + (f" -- idea: {text}" if (text := idea(e)) else "")

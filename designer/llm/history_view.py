@@ -72,7 +72,7 @@ def candidate_line(cheap: Experiment | None, full: Experiment | None, reward: st
     assert e is not None
     who = e.proposer + (f"/{e.proposal['ask']}" if e.proposal.get("ask") else "")
     family = e.family or "?"
-    if family == "custom" and e.proposal.get("base_family"):
+    if family == "custom" and e.proposal.get("base_family") not in (None, "", "custom"):
         family = f"custom (from {e.proposal['base_family']})"
     parts = [f"#{e.id} [{who}] {family}"]
     score, outcome = _score_and_outcome(cheap, full, reward, rewards)

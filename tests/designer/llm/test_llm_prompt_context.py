@@ -200,3 +200,11 @@ def test_a_search_point_of_an_llm_module_shows_its_params():
     [line] = history_lines(make_context(history=[tuned]))
     assert line.startswith("#20 [search] custom (from llm-0123456789)")
     assert "params {half_life=12.5, blend='max'}" in line
+
+
+def test_best_lines_show_quality_metrics_not_costs():
+    from designer.llm.context_view import best_line
+    e = experiment(4, metrics={"ndcg@10": 0.2, "fit_seconds": 3.0, "peak_memory_mb": 9.0, "diversity@10": 0.7,
+                               "recall@10": 0.3, "coverage@10": 0.1, "tail_share@10": 0.05, "mrr@10": 0.4})
+    assert best_line(e, "ndcg@10").startswith(
+        "#4 [llm] popularity: val ndcg@10 0.2000, coverage@10 0.1000, recall@10 0.3000, tail_share@10 0.0500")
