@@ -357,9 +357,13 @@ class DesignLoop(JudgingMixin):
             code_hash=candidate.content_hash, dataset_key=self.dataset_key, stage=stage)
         exp = self.store.start_experiment(draft)
         folder = self.workspace.experiment_dir(exp.id)
-        folder.mkdir(parents=True, exist_ok=True)
         resolved = {"settings": json.loads(self.settings.model_dump_json()), "experiment": draft.model_dump()}
-        (folder / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "config.json").write_text(json.dumps(resolved, indent=2, default=str))
+        except OSError:  # e.g. a full disk: the row must not stay RUNNING
+            self.store.finish_experiment(exp.id, ExperimentResult(status=ExperimentStatus.INTERRUPTED))
+            raise
         return exp
 
     def _finish(self, exp: Experiment, result: EvaluationResult) -> Experiment | None:

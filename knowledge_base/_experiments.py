@@ -183,8 +183,10 @@ class ExperimentsMixin(StoreBase):
         returns their ids, ascending.
 
         A session is alive while its heartbeat (``heartbeat``) is younger than ``stale_after``
-        seconds (default ``STALE_AFTER_SECONDS``) by the database's clock; a session that never beat (an older agenticrs, a
-        crash before its first beat) is dead. ``exclude_session`` is the caller, alive by
+        seconds (default ``STALE_AFTER_SECONDS``) by the database's clock, unless it ran on this
+        host under a process id that no longer exists (killed: no need to wait for its beat to
+        go stale); a session that never beat (an older agenticrs, a crash before its first
+        beat) is dead. ``exclude_session`` is the caller, alive by
         definition: it is recorded as such (one beat), and its runs are never touched. So
         processes on other machines sharing the database never interrupt each other's live
         runs.
@@ -194,9 +196,9 @@ class ExperimentsMixin(StoreBase):
             now = _db_now(session)
             if exclude_session is not None:
                 _beat(session, exclude_session, agent_name, now)
-            live = select(DesignSessionRow.session_id).where(
-                DesignSessionRow.heartbeat_at >= now - timedelta(seconds=stale_after)
-            )
+            fresh = session.execute(select(DesignSessionRow.session_id, DesignSessionRow.host, DesignSessionRow.pid)
+                                    .where(DesignSessionRow.heartbeat_at >= now - timedelta(seconds=stale_after)))
+            live = [sid for sid, host, pid in fresh if not _dead_here(host, pid)]
             condition = [
                 ExperimentRow.agent_name == agent_name,
                 ExperimentRow.status == ExperimentStatus.RUNNING.value,
@@ -306,6 +308,19 @@ def _db_now(session: Session) -> datetime:
     if session.get_bind().dialect.name == "postgresql":
         return session.scalar(select(func.now())).astimezone(UTC)
     return utcnow()
+
+
+def _dead_here(host: str, pid: int) -> bool:
+    """Whether a session of this host ran under a process that no longer exists."""
+    if host != socket.gethostname()[:255]:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, another user's
+        return False
+    return False
 
 
 def _beat(session: Session, session_id: str, agent_name: str, now: datetime) -> DesignSessionRow:

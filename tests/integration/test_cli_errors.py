@@ -72,6 +72,11 @@ def test_a_full_disk_during_design_is_one_line_saying_to_free_space(tmp_path, fu
         '&& exec "$A" --workspace "$T/ws" design --agent recommender --iterations 1 ' + " ".join(TINY),
         tmp_path)
     one_line_error(result, needle, "run the same command again", after_progress=True)
+    if full == "experiments":  # the knowledge base had room: no experiment may be left RUNNING
+        db = sqlite3.connect(tmp_path / "ws" / "knowledge.db")
+        statuses = [s for (s,) in db.execute("SELECT status FROM experiments")]
+        db.close()
+        assert statuses and "RUNNING" not in statuses, statuses
 
 
 @needs_mounts

@@ -165,3 +165,19 @@ def test_a_heartbeat_keeps_one_row_per_session_on_the_database_clock(store: Stor
     if isinstance(server_now, datetime):  # PostgreSQL: the server's clock, not this machine's
         assert abs(server_now.astimezone(UTC) - second.heartbeat_at) < timedelta(seconds=5)
     assert len(store.live_sessions(agent)) == 1
+
+
+def test_a_session_killed_on_this_host_is_dead_at_once(store, agent, draft):
+    """Its heartbeat is fresh, but its process is gone: its runs are interrupted now."""
+    import subprocess
+    import sys
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(child.stdout)
+    store.heartbeat("killed", agent)
+    store.heartbeat("alive", agent)                           # this process: alive
+    killed, alive = _running(store, draft, "killed"), _running(store, draft, "alive")
+    with store._write() as session:                          # the killed process's beat, with its pid
+        session.execute(update(DesignSessionRow).where(DesignSessionRow.session_id == "killed")
+                        .values(pid=gone))
+    assert store.interrupt_running(agent, exclude_session="me") == [killed]
+    assert store.get_experiment(alive).status is ExperimentStatus.RUNNING
