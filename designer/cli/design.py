@@ -15,6 +15,7 @@ from designer.errors import UsageError
 from designer.events import Event, EventKind
 from designer.executor import LocalExecutor
 from designer.proposers.search import SAMPLERS
+from designer.llm.data_card import attach_data_card
 from designer.loop import DesignLoop
 from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.static_check import check_module
@@ -91,6 +92,8 @@ def design(ctx: typer.Context,
            answer_format: str = typer.Option("markdown", "--answer-format", help="llm: markdown | json (JSON schema)"),
            llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
            max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="llm: answer length cap"),
+           candidates_per_call: int = typer.Option(1, "--candidates-per-call", min=1, max=8, metavar="N",
+                                                   help="llm: different modules asked for in one call"),
            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
            workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
                                        help="candidates evaluated at once, each in its own sandbox slot"),
@@ -124,7 +127,10 @@ def design(ctx: typer.Context,
         chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
                                seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
                                budget_usd=budget_usd, max_calls=max_calls, prices=price_pair,
-                               answer_format=answer_format, llm_timeout=llm_timeout, max_tokens=max_tokens)
+                               answer_format=answer_format, llm_timeout=llm_timeout, max_tokens=max_tokens,
+                               candidates_per_call=candidates_per_call)
+        if proposer != "search":   # prompts show the data card (train-only statistics)
+            attach_data_card(chosen.proposer, executor.split, settings.k)
         view = LiveView(iterations)
         loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                           families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,

@@ -27,7 +27,7 @@ def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, samp
                       max_calls: int | None, session_id: str,
                       prices: tuple[float, float] | None = None,
                       answer_format: str = "markdown", timeout: float = 300.0,
-                      max_tokens: int = 4096) -> ChosenProposer:
+                      max_tokens: int = 4096, candidates_per_call: int = 1) -> ChosenProposer:
     kwargs = {"prices": prices} if prices and choose_backend(model, api_base) == "openai" else {}
     client = make_client(model, api_base, **kwargs)
     recorder = StoreRecorder(store)
@@ -35,9 +35,10 @@ def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, samp
     templates = load_prompt_templates(workspace.prompts_dir if workspace.prompts_dir.is_dir() else None)
     llm = LLMProposer(client, model=model, recorder=recorder, budget=budget, temperature=temperature,
                       prompt_templates=templates, session_id=session_id, answer_format=answer_format,
-                      timeout=timeout, max_tokens=max_tokens,
+                      timeout=timeout, max_tokens=max_tokens, candidates_per_call=candidates_per_call,
                       code_for=lambda exp: store.get_code(exp.code_hash))
     insights = partial(summarise, client, model, recorder=recorder, budget=budget, templates=templates,
                        session_id=session_id, timeout=timeout)
-    proposer = llm if kind == "llm" else MixedProposer(llm, SearchProposer(sampler=sampler, seed=seed))
+    proposer = llm if kind == "llm" else MixedProposer(llm, SearchProposer(
+        sampler=sampler, seed=seed, code_for=lambda exp: store.get_code(exp.code_hash)))
     return ChosenProposer(proposer, session_id, insights=lambda context: insights(context))

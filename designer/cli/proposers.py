@@ -20,11 +20,13 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
                   model: str | None, api_base: str | None, temperature: float,
                   budget_usd: float | None, max_calls: int | None,
                   prices: tuple[float, float] | None = None, answer_format: str = "markdown",
-                  llm_timeout: float = 300.0, max_tokens: int = 4096) -> ChosenProposer:
+                  llm_timeout: float = 300.0, max_tokens: int = 4096,
+                  candidates_per_call: int = 1) -> ChosenProposer:
     """``search`` works offline; ``llm`` and ``mixed`` need --model."""
     session_id = uuid.uuid4().hex[:12]
     if kind == "search":
-        return ChosenProposer(SearchProposer(sampler=sampler, seed=seed), session_id)
+        return ChosenProposer(SearchProposer(sampler=sampler, seed=seed,
+                                             code_for=lambda exp: store.get_code(exp.code_hash)), session_id)
     if answer_format not in ("markdown", "json"):
         raise UsageError(f"--answer-format must be markdown or json, not {answer_format!r}")
     if kind in ("llm", "mixed"):
@@ -36,5 +38,5 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
                                  seed=seed, model=model, api_base=api_base, temperature=temperature,
                                  budget_usd=budget_usd, max_calls=max_calls, session_id=session_id,
                                  prices=prices, answer_format=answer_format, timeout=llm_timeout,
-                                 max_tokens=max_tokens)
+                                 max_tokens=max_tokens, candidates_per_call=candidates_per_call)
     raise UsageError(f"unknown proposer {kind!r}: use search, llm or mixed")

@@ -84,6 +84,8 @@ def test_llm_design_reasks_contains_promotes_records_and_stops_at_budget(tmp_pat
         assert len(server.requests) == 5
         first, no_code, _, hostile, _ = server.requests
         assert [m["role"] for m in first.messages] == ["system", "user"]
+        assert "; 300 users, 200 items, " in first.text                        # the data card
+        assert "train interactions per user:" in first.text
         assert not any(REASK in m["content"] for m in first.messages)
         # a re-ask replays the unusable answer and says what was wrong with it
         assert reask_of(no_code)[0] == "I would switch to a linear item-item model; it should do better."
