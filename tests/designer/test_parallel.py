@@ -118,6 +118,7 @@ def test_search_does_not_propose_what_is_in_flight(store, releaser, families, se
 
 def test_slots_are_claimed_across_threads_and_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("AGENTICRS_SLOT_DIR", str(tmp_path))
+    monkeypatch.setenv("AGENTICRS_SANDBOX_STATE", str(tmp_path / "runs"))   # no other run's locks
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time\n"
         f"fd = os.open('{tmp_path}/slot-0.claim', os.O_RDWR | os.O_CREAT)\n"
