@@ -85,8 +85,8 @@ class RayExecutor:
         ref = self._run.remote(self._source, self.settings, job)
         try:
             result, logs = self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as e:
-            raise e.cause from e
+        except self.ray.exceptions.RayTaskError as e:   # the harness failed on the node: as locally
+            raise (e.cause if isinstance(e.cause, Exception) else e) from e
         except self.ray.exceptions.RayError as e:
             result, logs = lost_result(e), {}
         run_dir.mkdir(parents=True, exist_ok=True)
