@@ -227,8 +227,9 @@ class JudgingMixin:
         return f"{reward.split('@')[0]}@{self.settings.k}" if "@" in reward else reward
 
     def _write_evidence(self, experiment_id: int, evidence: dict[str, Any]) -> None:
-        path = self.workspace.experiment_dir(experiment_id) / "comparison.json"
-        path.write_text(json.dumps(evidence, indent=2, default=str))
+        folder = self.workspace.experiment_dir(experiment_id)   # another workspace's run has none here
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "comparison.json").write_text(json.dumps(evidence, indent=2, default=str))
 
     def _has_scores(self, exp: Experiment) -> bool:
         try:

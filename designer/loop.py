@@ -151,11 +151,13 @@ class DesignLoop(JudgingMixin):
                 self._release(exp)
 
     def _judge_leftovers(self) -> None:
-        """Judge full-stage runs that finished but whose session died before judging them."""
+        """Judge full-stage runs that finished but whose session died before judging them
+        (a live session, e.g. another machine's on a shared knowledge base, judges its own)."""
+        live = {s.session_id for s in self.store.live_sessions(self.agent.name)} - {self.session_id}
         for exp in self.store.list_experiments(agent_name=self.agent.name, dataset_key=self.dataset_key,
                                                status=ExperimentStatus.COMPLETED, promotion=PromotionState.NONE,
                                                stage="full", limit=100):
-            if exp.proposer == "baseline" or not self._has_scores(exp):
+            if exp.proposer == "baseline" or exp.session_id in live or not self._has_scores(exp):
                 continue
             incumbent = self.incumbent()
             if exp.parent_version_id == incumbent.version.id:
