@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 import time
 from collections import Counter
 from pathlib import Path
@@ -104,9 +105,23 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    started = Cluster(tmp_path_factory.mktemp("raycluster"))
-    yield started
-    started.stop()
+    # A token of this cluster's own, for it and every driver the tests start: another Ray on
+    # the machine (a private local cluster writes ~/.ray/auth_token, which Ray then picks up)
+    # must not change the token under the tests' feet.
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex + uuid.uuid4().hex}
+    saved = {k: os.environ.get(k) for k in (*auth, "RAY_AUTH_TOKEN_PATH")}
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.update(auth)
+    try:
+        started = Cluster(tmp_path_factory.mktemp("raycluster"))
+        yield started
+        started.stop()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _experiments(ws: Path):
