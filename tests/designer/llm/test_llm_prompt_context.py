@@ -23,8 +23,9 @@ from knowledge_base.models import ExperimentStatus, PromotionState
 from sandbox.harness.datacard import data_card
 from sandbox.harness.datasets import load_dataset
 from sandbox.harness.splits import split_interactions
+from tests.conftest import ml100k_path
 
-ML100K = Path(__file__).resolve().parents[4] / "shared" / "data" / "ml-100k"
+ML100K = ml100k_path()
 
 
 def render(context, proposer=None) -> str:
@@ -59,7 +60,7 @@ def test_data_card_is_computed_once_per_split(synthetic_split, monkeypatch):
     assert data_card(synthetic_split, 7) is first
 
 
-@pytest.mark.skipif(not ML100K.is_dir(), reason="needs the verified ml-100k copy in ../shared/data")
+@pytest.mark.usefixtures("ml100k_dir")   # skips without the copy; fails under CI
 def test_fresh_ml100k_prompt_shows_data_card_sdk_and_keeps_parent_and_ask():
     split = split_interactions(load_dataset("ml-100k", data_dir=ML100K))
     llm = LLMProposer(client=None, model="m", recorder=NullRecorder(), budget=LLMBudget())

@@ -15,9 +15,10 @@ import pytest
 
 from sandbox.harness.data import DatasetError
 from sandbox.harness.datasets import load_dataset
+from tests.conftest import ml100k_path, require_ml100k
 
-ML100K = Path(__file__).resolve().parents[4] / "shared" / "data" / "ml-100k"
-needs_ml100k = pytest.mark.skipif(not (ML100K / "u.data").is_file(), reason="no local ml-100k copy")
+ML100K = ml100k_path()
+needs_ml100k = pytest.mark.usefixtures("ml100k_dir")   # skips without the copy; fails under CI
 
 
 # ---- synthetic ------------------------------------------------------------------------
@@ -71,8 +72,7 @@ def test_ml100k_missing_folder_says_what_to_do(tmp_path):
 @pytest.fixture
 def served_zip(tmp_path):
     """A zip built from the local ml-100k copy, served on 127.0.0.1; yields (url, md5)."""
-    if not (ML100K / "u.data").is_file():
-        pytest.skip("no local ml-100k copy")
+    require_ml100k()
     root = tmp_path / "www"
     root.mkdir()
     with zipfile.ZipFile(root / "ml-100k.zip", "w") as z:

@@ -11,9 +11,10 @@ import scipy.sparse as sp
 from sandbox.harness import (InvalidRecommendationsError, eval_users, load_dataset,
                              relevant_matrix, score_recommendations, split_interactions)
 from sandbox.sdk.agent_sdk import TrainData, topk_unseen
+from tests.conftest import ml100k_path
 
-ML100K = Path(__file__).resolve().parents[4] / "shared" / "data" / "ml-100k"
-needs_ml100k = pytest.mark.skipif(not (ML100K / "u.data").is_file(), reason="no local ml-100k copy")
+ML100K = ml100k_path()
+needs_ml100k = pytest.mark.usefixtures("ml100k_dir")   # skips without the copy; fails under CI
 
 
 def _popularity(train: TrainData, users, k=10):
