@@ -39,9 +39,11 @@ class Confirmation(BaseModel):
     experiment_ids: list[int] = Field(default_factory=list)
 
 
-def decide(validation: Comparison, window: Comparison, seeded: Comparison | None,
+def decide(validation: Comparison, window: Comparison | None, seeded: Comparison | None,
            min_effect: float, experiment_ids: list[int]) -> Confirmation:
-    """Confirmed iff the seed check (when stochastic) and the window check both hold."""
+    """Confirmed iff the seed check (when stochastic) and the window check both hold. A data
+    set whose users are too short for an earlier window (``window`` None: no user has train
+    left before it) gives no window evidence: the seed check alone decides, and says so."""
     alpha = validation.alpha
     common = dict(alpha=alpha, window=window, stochastic=seeded is not None,
                   seed_comparison=seeded, experiment_ids=experiment_ids)
@@ -52,6 +54,9 @@ def decide(validation: Comparison, window: Comparison, seeded: Comparison | None
                                 f"{seeded.effect:+.4f} (p={format_p(seeded.p_value)}), not significant at "
                                 f"alpha={format_p(alpha)}", **common)
         evidence = seeded
+    if window is None:
+        return Confirmation(confirmed=True, reason="no user has an earlier window (too few interactions): "
+                            "confirmed on the seed check alone", **common)
     z, p = combined_p(evidence.z, window.z)
     common.update(combined_z=z, combined_p=p)
     if window.effect <= 0:

@@ -116,8 +116,8 @@ class JudgingMixin:
         theirs = self._reuse_or_run(champion, None, "confirm", None, version=incumbent.version, runs=runs)
         if mine is None or theirs is None:
             return confirming.failed(validation, "the earlier-window run", runs)
-        window = compare(*align(*self.store.get_user_scores(mine.id), *self.store.get_user_scores(theirs.id)),
-                         promo, seed=seed, alpha=validation.alpha)
+        paired = align(*self.store.get_user_scores(mine.id), *self.store.get_user_scores(theirs.id))
+        window = compare(*paired, promo, seed=seed, alpha=validation.alpha) if len(paired[0]) else None
         reseeded = self._reuse_or_run(candidate, incumbent, "confirm-seed", full, seed=seed + 1, runs=runs)
         if reseeded is None:
             return confirming.failed(validation, f"the re-run with seed {seed + 1}", runs)

@@ -122,3 +122,19 @@ def test_llm_written_code_is_family_custom_in_history(store, releaser, families,
     assert exp.family == "custom" and exp.proposal["base_family"] == "popularity"
     assert exp.promotion is PromotionState.APPROVED
     assert store.champion("recommender").family == "custom"
+
+
+def test_without_an_earlier_window_the_seed_check_alone_decides(store, releaser, families, settings, workspace):
+    class NoWindow(FakeExecutor):          # users too short for an earlier window: 0 users scored
+        def evaluate(self, job, run_dir):
+            result = super().evaluate(job, run_dir)
+            if job.stage != "confirm":
+                return result
+            empty = result.user_ids[:0]
+            return result.model_copy(update={"user_ids": empty, "user_rewards": result.user_rewards[:0]})
+    loop = make_loop(store, releaser, families, settings, workspace, NoWindow(by_family), proposer=FixedProposer("ease"))
+    loop.run(iterations=1)
+    exp = _full(store)
+    assert exp.promotion is PromotionState.APPROVED
+    assert exp.evidence["confirmation"]["window"] is None
+    assert "seed check alone" in exp.evidence["confirmation"]["reason"]
