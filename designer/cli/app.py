@@ -19,13 +19,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 GLOBAL_OPTIONS = ("--workspace", "--db")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+        sys.stdout.write(f"agenticrs {version('agenticrs')}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(ctx: typer.Context,
          workspace: Path = typer.Option(Path("runs"), "--workspace", envvar="AGENTICRS_WORKSPACE",
                                         help="workspace folder (default ./runs)"),
          db: Optional[str] = typer.Option(None, "--db", envvar="AGENTICRS_DB",
                                           help="database URL, e.g. postgresql+psycopg://user@host/db"),
-         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging on stderr")) -> None:
+         verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging on stderr"),
+         version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="print the version and exit")) -> None:
     """Global options; they may also be given after the command."""
     _setup_logging(verbose)
     ctx.obj = Options(workspace=workspace, db=db)

@@ -24,3 +24,10 @@ def test_bad_flags_fail_before_loading_data(tmp_path, flags, says):
     assert says in result.stderr and "Traceback" not in result.stderr
     assert "loading" not in result.stderr                      # before the data set
     assert cli(ws, "history", "--json").stdout.strip() == "[]"  # nothing ran
+
+
+def test_version_prints_the_installed_version(tmp_path):
+    from importlib.metadata import version
+    result = cli(tmp_path / "ws", "--version")
+    assert result.stdout.strip() == f"agenticrs {version('agenticrs')}"
+    assert not (tmp_path / "ws").exists()                      # nothing created
