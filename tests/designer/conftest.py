@@ -75,16 +75,20 @@ def store(workspace):
     s.close()
 
 
-@pytest.fixture()
-def releaser(store, workspace, families) -> Releaser:
-    """A workspace initialised like `agenticrs init` does."""
-    repo = AgentRepository.init(workspace.agents_repo)
-    r = Releaser(store, repo)
+def publish_builtins(store, workspace: Workspace, families) -> Releaser:
+    """Initialise ``workspace`` (its KB open as ``store``) like `agenticrs init` does."""
+    r = Releaser(store, AgentRepository.init(workspace.agents_repo))
     for spec in builtin_specs(families):
         store.upsert_agent(spec)
         family = families[spec.family]
         r.publish_initial(spec.name, spec.family, family.defaults(), family.render(family.defaults()))
     return r
+
+
+@pytest.fixture()
+def releaser(store, workspace, families) -> Releaser:
+    """A workspace initialised like `agenticrs init` does."""
+    return publish_builtins(store, workspace, families)
 
 
 @pytest.fixture()

@@ -15,7 +15,10 @@ from designer.proposal import Proposal, ProposalKind
 from designer.proposers.search import SearchProposer
 from knowledge_base.models import PromotionState
 
-from tests.designer.conftest import FakeExecutor
+from designer.settings import DesignSettings
+from designer.workspace import Workspace
+from knowledge_base.store import Store
+from tests.designer.conftest import FakeExecutor, publish_builtins
 from tests.designer.test_loop import by_family, family_of, make_loop
 
 
@@ -77,22 +80,12 @@ def test_two_workers_overlap_and_promote_like_a_serial_run(store, releaser, fami
 
 
 def test_serial_and_parallel_runs_promote_the_same_versions(tmp_path, families):
-    from designer.release import Releaser
-    from designer.settings import DesignSettings
-    from designer.versions import AgentRepository
-    from designer.workspace import Workspace
-    from designer.builtin_agents import builtin_specs
-    from knowledge_base.store import Store
     outcomes = []
     for workers in (1, 2):
         ws = Workspace.create(tmp_path / f"ws{workers}")
         store = Store.open(ws.db_url)
         store.upgrade()
-        releaser = Releaser(store, AgentRepository.init(ws.agents_repo))
-        for spec in builtin_specs(families):
-            store.upsert_agent(spec)
-            f = families[spec.family]
-            releaser.publish_initial(spec.name, spec.family, f.defaults(), f.render(f.defaults()))
+        releaser = publish_builtins(store, ws, families)
         plan = [("itemknn", {}), ("ials", {}), ("recency_ease", {}), ("bpr", {})]
         loop = make_loop(store, releaser, families, DesignSettings(workspace=ws.root), ws,
                          SlowExecutor(by_family, 0.05), proposer=Sequence(plan))
