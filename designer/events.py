@@ -23,13 +23,14 @@ class EventKind(str, Enum):
     NOT_CONFIRMED = "not_confirmed"  # passed validation, failed confirmation
     VETOED = "vetoed"              # sealed test significantly below the parent's: no auto-approval
     SUPERSEDED = "superseded"      # compared with a champion that is no longer the champion
+    INFEASIBLE = "infeasible"      # broke a constraint of the outer reward: never promoted
     APPROVED = "approved"
     INSIGHT = "insight"
     STOPPED = "stopped"
 
 
 IMPORTANT = {EventKind.FINISHED, EventKind.SCREENED_OUT, EventKind.FAILED, EventKind.NEW_BEST,
-             EventKind.NOT_CONFIRMED, EventKind.VETOED, EventKind.SUPERSEDED,
+             EventKind.NOT_CONFIRMED, EventKind.VETOED, EventKind.SUPERSEDED, EventKind.INFEASIBLE,
              EventKind.PENDING_REVIEW, EventKind.APPROVED, EventKind.BASELINE, EventKind.STOPPED,
              EventKind.PROPOSAL_FAILED, EventKind.RESUMED}
 

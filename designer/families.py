@@ -99,7 +99,7 @@ class Family(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    role: Literal["recommender", "reranker"]
+    role: Literal["recommender", "ranker", "reranker", "router"]
     description: str
     time_limit_seconds: float
     params: dict[str, ParamSpec]

@@ -23,7 +23,6 @@ from designer.promotion import Comparison, align, compare, format_p
 from designer.proposal import Candidate, Proposal, ProposalKind
 from knowledge_base.errors import NotFoundError
 from knowledge_base.models import AgentVersion, Experiment, ExperimentStatus, PromotionState
-from sandbox.evaluation import EvaluationJob
 from sandbox.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,8 @@ class JudgingMixin:
     def _judge(self, full: Experiment, incumbent: Any) -> None:
         self.summary.evaluated += 1
         promo, metric = self.settings.promotion, self._metric()
+        if self._infeasible(full):
+            return
         users, rewards = self.store.get_user_scores(full.id)
         first = compare(*align(users, rewards, incumbent.user_ids, incumbent.rewards), promo, seed=self.settings.seed)
         proc = self.procedure()
@@ -74,6 +75,19 @@ class JudgingMixin:
         self._emit(EventKind.PENDING_REVIEW, f"experiment {full.id} beats {incumbent.version.tag}: "
                    f"{result.reason}", experiment_id=full.id, reward=full.inner_reward)
         self._release(self.seal_test(full))
+
+    def _infeasible(self, full: Experiment) -> bool:
+        """Mark ``full`` INFEASIBLE when it breaks a constraint of the subject's outer reward
+        (before any test: it spends no alpha and is never promoted)."""
+        broken = self.subject.violations(self.store.get_code(full.code_hash), full.metrics)
+        if not broken:
+            return False
+        evidence = {"infeasible": broken, "metric": self._metric()}
+        self.store.set_promotion(full.id, PromotionState.INFEASIBLE, evidence=evidence)
+        self._write_evidence(full.id, evidence)
+        self._emit(EventKind.INFEASIBLE, f"experiment {full.id} INFEASIBLE: "
+                   + "; ".join(b["reason"] for b in broken), experiment_id=full.id, reward=full.inner_reward)
+        return True
 
     def _release(self, exp: Experiment) -> None:
         """Auto-approve a pending candidate unless its sealed test vetoes it or it is stale."""
@@ -203,9 +217,9 @@ class JudgingMixin:
             with np.load(path) as z:
                 return z["users"], z["rewards"]
         family = self.families.get(exp.proposal.get("base_family") or exp.family or "")
-        job = EvaluationJob(code=self.store.get_code(exp.code_hash), params=exp.params, stage="test",
-                            k=self.settings.k, seed=self.settings.seed, limits=self._limits(family),
-                            inner_reward=self.agent.inner_reward)
+        job = self.subject.job(self.store.get_code(exp.code_hash), exp.params, stage="test",
+                               k=self.settings.k, seed=self.settings.seed, limits=self._limits(family),
+                               inner_reward=self.agent.inner_reward)
         result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
         self.store.set_test_metrics(exp.id, result.metrics, result.segments)
         if result.outcome is not Outcome.COMPLETED:

@@ -30,10 +30,11 @@ from designer.promotion import align
 from designer.proposal import Candidate, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.release import Releaser
 from designer.settings import DesignSettings
+from designer.subjects import AgentSubject, Subject
 from designer.workspace import Workspace
 from knowledge_base.models import (AgentVersion, Experiment, ExperimentDraft, ExperimentResult,
                                    ExperimentStatus, FailureDraft, FailureKind, PromotionState)
-from sandbox.evaluation import EvaluationJob, EvaluationResult
+from sandbox.evaluation import EvaluationResult
 from sandbox.outcome import Outcome
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ class DesignLoop(JudgingMixin):
                  on_event: EventSink | None = None, clock: Callable[[], float] = time.monotonic,
                  static_check: Callable[[str], list[str]] | None = None,
                  insights: Callable[[Any], str] | None = None, insight_every: int = 5,
-                 parent_policy: str = "best", epsilon: float = 0.2):
+                 parent_policy: str = "best", epsilon: float = 0.2, subject: Subject | None = None):
         self.store, self.proposer, self.executor, self.releaser = store, proposer, executor, releaser
+        self.subject: Subject = subject or AgentSubject(families)
         self.families, self.settings, self.workspace = families, settings, workspace
         self.agent = store.get_agent(agent_name)
         self.auto_approve = auto_approve
@@ -242,12 +244,8 @@ class DesignLoop(JudgingMixin):
             self._emit(EventKind.INSIGHT, f"insight stored: {text.strip()[:120]}")
 
     def make_candidate(self, proposal: Proposal) -> Candidate:
-        """Render a family proposal, or take an LLM's module as is."""
-        if proposal.kind is ProposalKind.CODE:
-            return Candidate(proposal=proposal, code=proposal.code or "", params=dict(proposal.params))
-        family = self.families[proposal.family]
-        params = family.validate(proposal.params)
-        return Candidate(proposal=proposal, code=family.render(params), params=params)
+        """The subject's candidate: a rendered family or an LLM's module; a pipeline spec."""
+        return self.subject.make_candidate(proposal)
 
     # ---- incumbent and context -----------------------------------------------------------
 
@@ -331,12 +329,18 @@ class DesignLoop(JudgingMixin):
         cheap = stage == "cheap"
         promo = self.settings.promotion
         family = self.families.get(candidate.proposal.family or "")
-        job = EvaluationJob(code=candidate.code, params=candidate.params,
-                            stage="confirm" if stage == "confirm" else "validation",
-                            k=self.settings.k, user_fraction=promo.cheap_fraction if cheap else 1.0,
-                            fidelity=promo.cheap_fidelity if cheap else 1.0,
-                            seed=self.settings.seed if seed is None else seed,
-                            limits=self._limits(family), inner_reward=self.agent.inner_reward)
+        try:
+            job = self.subject.job(candidate.code, candidate.params,
+                                   stage="confirm" if stage == "confirm" else "validation",
+                                   k=self.settings.k, user_fraction=promo.cheap_fraction if cheap else 1.0,
+                                   fidelity=promo.cheap_fidelity if cheap else 1.0,
+                                   seed=self.settings.seed if seed is None else seed,
+                                   limits=self._limits(family), inner_reward=self.agent.inner_reward)
+        except DesignerError as e:  # e.g. a pinned component version no longer resolvable
+            self.store.finish_experiment(exp.id, ExperimentResult(status=ExperimentStatus.FAILED))
+            self._record_failure(exp.id, FailureKind.PROPOSAL, str(e), "")
+            self._emit(EventKind.FAILED, f"experiment {exp.id} cannot run: {e}", experiment_id=exp.id)
+            return None
         self._emit(EventKind.STAGE, f"{stage} evaluation of experiment {exp.id}", experiment_id=exp.id)
         result = self.executor.evaluate(job, self.workspace.experiment_dir(exp.id))
         return self._finish(exp, result)

@@ -1,7 +1,8 @@
 """The agents repository: every approved agent version is a git commit and a tag.
 
 Files per agent: ``<name>/agent.py`` (the module) and ``<name>/agent.yaml`` (the manifest:
-family, params, parent version, experiment id, metrics, p-value). Tags ``<name>/v<N>`` mark
+family, params, parent version, experiment id, metrics, p-value); a pipeline (manifest family
+``pipeline``) keeps its spec in ``<name>/pipeline.yaml`` instead of ``agent.py``. Tags ``<name>/v<N>`` mark
 versions; the moving tag ``<name>/champion`` marks the current one.
 
 The knowledge base is the source of truth for versions (their code and manifest); this
@@ -26,6 +27,8 @@ import yaml
 from designer.errors import VersionError
 
 log = logging.getLogger(__name__)
+
+CODE_FILE, PIPELINE_FILE = "agent.py", "pipeline.yaml"
 
 
 @dataclass(frozen=True)
@@ -162,12 +165,13 @@ class AgentRepository:
                     self.move_champion(agent, number)
                 return existing.hexsha
             raise VersionError(f"tag {tag} already exists at {existing.hexsha[:10]}: run `agenticrs agents check`")
+        code_file = PIPELINE_FILE if manifest.get("family") == "pipeline" else CODE_FILE
         with self._writing():
             folder = self.path / agent
             folder.mkdir(exist_ok=True)
-            (folder / "agent.py").write_text(code)
+            (folder / code_file).write_text(code)
             (folder / "agent.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-            self.repo.index.add([f"{agent}/agent.py", f"{agent}/agent.yaml"])
+            self.repo.index.add([f"{agent}/{code_file}", f"{agent}/agent.yaml"])
             commit = self.repo.index.commit(message)
             self.repo.create_tag(tag, ref=commit)
         if champion:
@@ -258,6 +262,8 @@ class AgentRepository:
 
     @staticmethod
     def _files_at(commit: git.Commit, agent: str) -> tuple[str, dict[str, Any]]:
-        code = (commit.tree / f"{agent}/agent.py").data_stream.read().decode()
+        folder = commit.tree / agent
+        name = CODE_FILE if CODE_FILE in [b.name for b in folder.blobs] else PIPELINE_FILE
+        code = (folder / name).data_stream.read().decode()
         manifest = yaml.safe_load((commit.tree / f"{agent}/agent.yaml").data_stream.read().decode())
         return code, manifest

@@ -40,6 +40,7 @@ class PromotionState(str, Enum):
     PENDING_REVIEW = "PENDING_REVIEW" # significantly better and confirmed; waits for a person
     NOT_CONFIRMED = "NOT_CONFIRMED"   # passed validation, failed confirmation (earlier window / seed)
     SUPERSEDED = "SUPERSEDED"         # compared with a champion that was replaced before approval
+    INFEASIBLE = "INFEASIBLE"         # broke a constraint of its outer reward: never promoted
     APPROVED = "APPROVED"             # committed as a version
     REJECTED = "REJECTED"             # a reviewer said no
 

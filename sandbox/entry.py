@@ -49,6 +49,7 @@ def _set_threads(spec):
     for var in _THREAD_VARS:
         os.environ[var] = str(int(n))
     os.environ["AGENTICRS_FIDELITY"] = str(config.get("fidelity", 1.0))
+    os.environ["AGENTICRS_INPUTS"] = str(spec.get("inputs", ""))  # a pipeline reads its sources there
     return int(n)
 
 

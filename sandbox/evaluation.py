@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.composition import PipelineEvaluation, PipelinePlan
 from sandbox.harness import (InvalidRecommendationsError, Split, eval_users, relevant_matrix,
                              require_validation_users, score_recommendations,
                              validate_recommendations)
@@ -47,6 +48,7 @@ class EvaluationJob(BaseModel):
     seed: int = 0
     limits: Limits = Field(default_factory=Limits)
     inner_reward: str = "ndcg@10"
+    pipeline: PipelinePlan | None = None           # set: ``code`` is the spec, run as a pipeline
 
 
 class EvaluationResult(BaseModel):
@@ -87,9 +89,25 @@ class Evaluator:
 
     def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult:
         """Evaluate ``job`` with artifacts in ``run_dir`` (created; reused output is cleared)."""
+        if job.pipeline is not None:
+            return PipelineEvaluation(self).evaluate(job, run_dir)
         fit_data, target = self._parts(job.stage)
         users = self._users(job)
-        inputs = self._inputs(job, fit_data, users)
+        result, recs = self.run_agent(job, run_dir, fit_data, users)
+        if recs is None:
+            return result
+        report = score_recommendations(recs, relevant_matrix(target, users), users=users,
+                                       train=fit_data, k=job.k, check_seen=False)  # checked above
+        rewards = per_user_reward(report, job.inner_reward)
+        return result.model_copy(update=dict(
+            metrics={**report.summary, **result.metrics}, segments={k: dict(v) for k, v in report.segments.items()},
+            inner_reward=float(rewards.mean()) if len(rewards) else 0.0, user_ids=users, user_rewards=rewards))
+
+    def run_agent(self, job: EvaluationJob, run_dir: Path, fit_data: Any,
+                  users: np.ndarray) -> tuple[EvaluationResult, np.ndarray | None]:
+        """Run ``job``'s agent fitted on ``fit_data`` for ``users`` in the sandbox: (the run's
+        result with its costs, its validated ``(len(users), job.k)`` lists or None if it failed)."""
+        inputs = self._inputs(job.stage, fit_data, users)
         run_dir.mkdir(parents=True, exist_ok=True)
         candidate = run_dir / "agent.py"
         candidate.write_text(job.code)
@@ -102,23 +120,17 @@ class Evaluator:
                                          config=config, limits=job.limits))
         _save_logs(run_dir, job.stage, run)
         if run.outcome is not Outcome.COMPLETED:
-            return _failed(run)
+            return failed_result(run), None
         try:
             recs = read_recommendations(output, len(users), job.k, fit_data.n_items)
-            recs = validate_recommendations(recs, users, fit_data.n_items, seen=self._seen(job.stage, fit_data))
+            recs = validate_recommendations(recs, users, fit_data.n_items, seen=_seen_matrix(self, fit_data))
         except (InvalidOutputError, InvalidRecommendationsError) as e:
-            return _failed(run, Outcome.INVALID_OUTPUT, str(e))
-        report = score_recommendations(recs, relevant_matrix(target, users), users=users,
-                                       train=fit_data, k=job.k, check_seen=False)  # checked above
-        rewards = per_user_reward(report, job.inner_reward)
+            return failed_result(run, Outcome.INVALID_OUTPUT, str(e)), None
         return EvaluationResult(
-            outcome=Outcome.COMPLETED, tier=run.tier.value, metrics={**report.summary, **_costs(run, len(users))},
-            segments={k: dict(v) for k, v in report.segments.items()},
-            inner_reward=float(rewards.mean()) if len(rewards) else 0.0,
-            user_ids=users, user_rewards=rewards, wall_seconds=run.wall_seconds,
-            cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds,
+            outcome=Outcome.COMPLETED, tier=run.tier.value, metrics=_costs(run, len(users)),
+            wall_seconds=run.wall_seconds, cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds,
             recommend_seconds=run.recommend_seconds, peak_memory_mb=run.peak_memory_mb,
-            stderr_tail=run.stderr_tail)
+            stderr_tail=run.stderr_tail), recs
 
     def _parts(self, stage: str):
         fit_name, target_name = _PARTS[stage]
@@ -127,9 +139,7 @@ class Evaluator:
 
     def _seen(self, stage: str, fit_data: Any):
         """Users x items matrix of the fitting data (cached per stage)."""
-        if stage not in self._seen_cache:
-            self._seen_cache[stage] = fit_data.to_train_data().matrix()
-        return self._seen_cache[stage]
+        return _seen_matrix(self, fit_data)
 
     def _users(self, job: EvaluationJob) -> np.ndarray:
         users = eval_users(self.split, _PARTS[job.stage][1])
@@ -139,9 +149,10 @@ class Evaluator:
             users = np.sort(rng.choice(users, size=size, replace=False))
         return users.astype(np.int64)
 
-    def _inputs(self, job: EvaluationJob, fit_data: Any, users: np.ndarray) -> Path:
-        """The read-only input folder of this stage and user sample (built once, atomically)."""
-        key = hashlib.sha256(f"{self.split.fingerprint}:{job.stage}".encode() + users.tobytes()).hexdigest()[:20]
+    def _inputs(self, stage: str, fit_data: Any, users: np.ndarray) -> Path:
+        """The read-only input folder of ``fit_data`` and ``users`` (built once, atomically)."""
+        key = hashlib.sha256(f"{self.split.fingerprint}:{stage}:{len(fit_data)}".encode()
+                             + users.tobytes()).hexdigest()[:20]
         folder = self.cache_dir / "inputs" / key
         if folder.exists():
             return folder
@@ -188,7 +199,15 @@ def _costs(run: RunResult, n_users: int) -> dict[str, float]:
     return costs
 
 
-def _failed(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:
+def _seen_matrix(evaluator: Evaluator, fit_data: Any):
+    """The users x items matrix of ``fit_data``, cached per distinct fitting data."""
+    key = (len(fit_data), int(fit_data.user.sum()), int(fit_data.item.sum()))
+    if key not in evaluator._seen_cache:
+        evaluator._seen_cache[key] = fit_data.to_train_data().matrix()
+    return evaluator._seen_cache[key]
+
+
+def failed_result(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:
     return EvaluationResult(
         outcome=outcome or run.outcome, tier=run.tier.value, wall_seconds=run.wall_seconds,
         cpu_seconds=run.cpu_seconds, fit_seconds=run.fit_seconds, peak_memory_mb=run.peak_memory_mb,

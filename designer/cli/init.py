@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from designer.builtin_agents import builtin_specs
+from designer.pipelines.defaults import DEFAULT_PIPELINE, create_pipeline, default_spec
 from designer.cli.output import emit_json, err
 from designer.cli.services import Options, Services, archive_foreign_experiments
 from designer.release import Releaser
@@ -83,4 +84,12 @@ def _builtin_agents(store: Store, releaser: Releaser, families: dict) -> tuple[l
             params = family.defaults()
             releaser.publish_initial(spec.name, spec.family, params, family.render(params))
             created.append(spec.name)
+    replicated += releaser.reconcile(DEFAULT_PIPELINE).rebuilt if _known(store, DEFAULT_PIPELINE) else []
+    if not _known(store, DEFAULT_PIPELINE):
+        create_pipeline(store, releaser, default_spec(store))
+        created.append(DEFAULT_PIPELINE)
     return created, replicated
+
+
+def _known(store: Store, name: str) -> bool:
+    return any(a.name == name for a in store.list_agents())

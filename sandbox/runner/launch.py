@@ -24,6 +24,7 @@ from sandbox.runner.models import IsolationTier, RunRequest
 
 ENTRY = Path(__file__).resolve().parent.parent / "entry.py"
 SDK_FILE = Path(__file__).resolve().parent.parent / "sdk" / "agent_sdk.py"
+PIPELINE_SDK_FILE = SDK_FILE.with_name("agent_pipeline.py")   # the composition runner
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _MIB = 2**20
@@ -112,7 +113,7 @@ def bwrap_launch(request: RunRequest, *, run_id: str, python: str, python_paths:
     ``usr_args``: bwrap arguments that mount the needed parts of /usr (None: all of it).
     """
     fds = {"entry": _open(ENTRY, os.O_RDONLY), "candidate": _open(request.candidate, os.O_RDONLY),
-           "sdk": _open(SDK_FILE, os.O_RDONLY)}
+           "sdk": _open(SDK_FILE, os.O_RDONLY), "pipeline_sdk": _open(PIPELINE_SDK_FILE, os.O_RDONLY)}
     if seccomp:
         fds["seccomp"] = syscall_filter.program_fd()
     env = sandbox_env(request, run_id)
@@ -130,6 +131,7 @@ def bwrap_launch(request: RunRequest, *, run_id: str, python: str, python_paths:
              "--ro-bind-data", str(fds["entry"]), "/sandbox/entry.py",
              "--ro-bind-data", str(fds["candidate"]), "/sandbox/candidate.py",
              "--ro-bind-data", str(fds["sdk"]), "/sandbox/sdk/agent_sdk.py",
+             "--ro-bind-data", str(fds["pipeline_sdk"]), "/sandbox/sdk/agent_pipeline.py",
              "--ro-bind", str(inputs_dir), "/inputs",
              "--bind", str(output_dir), "/output",
              "--remount-ro", "/", "--chdir", "/tmp"]

@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["BLOCK_BYTES", "TrainData", "block_rows", "fidelity", "topk", "topk_unseen",
+__all__ = ["BLOCK_BYTES", "TrainData", "block_rows", "fidelity", "ranker_window", "topk", "topk_unseen",
            "topk_unseen_blocks"]
 
 # Scores of one block of users: bounded memory whatever the number of users scored.
@@ -101,12 +101,41 @@ class TrainData:
         m.sum_duplicates()
         return m
 
+    def subset(self, rows: np.ndarray) -> "TrainData":
+        """The interactions where boolean ``rows`` is true; same ids, sizes and features."""
+        rows = np.asarray(rows, dtype=bool)
+        return TrainData(self.user[rows], self.item[rows], self.timestamp[rows], self.rating[rows],
+                         self.n_users, self.n_items, self.item_features, self.user_features)
+
     def sequences(self) -> list[np.ndarray]:
         """Each user's items in time order (stable: ties keep input order); index = user id."""
         order = np.lexsort((np.arange(len(self.user)), self.timestamp, self.user))
         users, items = self.user[order], self.item[order]
         bounds = np.searchsorted(users, np.arange(self.n_users + 1))
         return [items[bounds[u]:bounds[u + 1]] for u in range(self.n_users)]
+
+
+def ranker_window(train: TrainData, share: float = 0.2) -> np.ndarray:
+    """The ranker window of ``train``: a boolean mask of the rows held out as labels.
+
+    Each user's interactions sorted by time (stable: ties keep input order); of ``n`` the last
+    ``max(1, (n * share))`` rounded half up are held out, for users with ``n >= 2`` (at least
+    one interaction stays before the window). A pipeline's sources are fitted on the rest
+    (``train.subset(~mask)``) and their candidates for the window's users are labelled by the
+    held-out rows: the ranker learns from the past of ``train`` only. The harness and the
+    composition runner (``agent_pipeline``) both call this one function.
+    """
+    n = len(train)
+    order = np.lexsort((np.arange(n), train.timestamp, train.user))
+    users = train.user[order]
+    counts = np.bincount(users, minlength=train.n_users)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    from_end = starts[users] + counts[users] - np.arange(n)       # 1 = the user's last
+    held = np.maximum(1, (2 * counts * share + 1).astype(np.int64) // 2)
+    held = np.where(counts >= 2, np.minimum(held, counts - 1), 0)
+    mask = np.zeros(n, dtype=bool)
+    mask[order] = from_end <= held[users]
+    return mask
 
 
 def fidelity() -> float:

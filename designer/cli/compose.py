@@ -1,0 +1,94 @@
+"""``agenticrs compose``: evolve a pipeline (which sources, quotas, ranker, re-ranker, router)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from designer.cli.design import LiveView, _check_flags, _executor, _print_summary, agent_lock
+from designer.cli.output import err
+from designer.cli.services import Services
+from designer.errors import UsageError
+from designer.loop import DesignLoop
+from designer.pipelines.pool import recall_pool
+from designer.proposers.compose_search import CompositionSearchProposer
+from designer.settings import limit_overrides, load_settings, parse_columns
+from designer.subjects import PipelineSubject
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compose")(compose)
+
+
+def compose(ctx: typer.Context,
+            pipeline: str = typer.Option("default", "--pipeline", help="pipeline to evolve (see `agenticrs pipelines list`)"),
+            iterations: Optional[int] = typer.Option(None, "--iterations", min=1),
+            time_budget: Optional[float] = typer.Option(None, "--time-budget", min=1, help="seconds"),
+            proposer: str = typer.Option("search", "--proposer", help="search (llm and mixed: not yet for pipelines)"),
+            pool: Optional[str] = typer.Option(None, "--pool", metavar="NAME,...",
+                                               help="recall pool: agent or family names (default: recommender "
+                                                    "agents' champions + popularity, itemknn, ease, recency_ease, ials)"),
+            auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
+            dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
+            data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+            n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
+            n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
+            split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
+            seed: Optional[int] = typer.Option(None, "--seed"),
+            wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+            memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
+            columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+            workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
+                                        help="candidates evaluated at once, each in its own sandbox slot"),
+            executor_name: str = typer.Option("local", "--executor", help="local | ray"),
+            address: Optional[str] = typer.Option(None, "--address", metavar="auto|HOST:PORT"),
+            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
+            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Propose, evaluate in the sandbox and promote better versions of a PIPELINE."""
+    _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor=executor_name,
+                 answer_format="markdown", model="-")
+    if proposer != "search":
+        raise UsageError(f"--proposer {proposer}: compositions are proposed by search only so far; "
+                         "use --proposer search (LLM-written components: `agenticrs design --agent NAME`)")
+    if iterations is None and time_budget is None:
+        iterations = 10
+    s = Services(ctx.obj)
+    target = s.store.get_agent(pipeline)
+    if target.role != "pipeline":
+        raise UsageError(f"{pipeline} is an agent of role {target.role}, not a pipeline: "
+                         f"use `agenticrs design --agent {pipeline}`, or see `agenticrs pipelines list`")
+    limits = limit_overrides(wall_seconds=wall_limit, memory_mb=memory_mb)
+    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
+    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users,
+                         n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
+                         allow_insecure_sandbox=allow_insecure or None)
+    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
+    if settings.slots < workers:
+        settings = settings.model_copy(update={"slots": workers})
+    names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
+    with agent_lock(s.workspace.root / "locks", pipeline):
+        err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
+        executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
+        options = recall_pool(s.store, s.families, executor.dataset_key, names)
+        if names and not options:
+            raise UsageError(f"--pool {pool}: none of these is a recommender agent or family; "
+                             f"families: {', '.join(n for n, f in s.families.items() if f.role == 'recommender')}")
+        err.print("recall pool: " + "; ".join(f"{o.label} ({o.note})" for o in options), highlight=False)
+        view = LiveView(iterations)
+        loop = DesignLoop(store=s.store, proposer=CompositionSearchProposer(options, seed=settings.seed),
+                          executor=executor, releaser=s.releaser, families=s.families, agent_name=pipeline,
+                          settings=settings, workspace=s.workspace, auto_approve=auto_approve, on_event=view,
+                          subject=PipelineSubject(store=s.store, repo=s.releaser.repo, families=s.families))
+        err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
+        try:
+            if err.is_terminal:
+                with err.status("starting") as status:
+                    view.status = status
+                    summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
+            else:
+                summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
+        finally:
+            getattr(executor, "close", lambda: None)()
+    _print_summary(summary, json_out)

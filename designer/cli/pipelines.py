@@ -1,0 +1,124 @@
+"""``agenticrs pipelines list|show|versions|rollback``: pipelines and their versions."""
+from __future__ import annotations
+
+import typer
+
+from designer.cli.agents import _test_flag, version_json
+from designer.cli.output import emit_json, err, fmt, out, table, when
+from designer.cli.services import Services
+from designer.errors import UsageError
+from designer.pipelines.spec import PipelineSpec
+
+pipelines_app = typer.Typer(no_args_is_help=True, help="Pipelines (recall sources -> ranker -> re-ranker, "
+                                                       "router) and their versions.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(pipelines_app, name="pipelines")
+
+
+def _pipeline(s: Services, name: str):
+    agent = s.store.get_agent(name)
+    if agent.role != "pipeline":
+        raise UsageError(f"{name} is an agent of role {agent.role}, not a pipeline: see `agenticrs agents show {name}`")
+    return agent
+
+
+def _champion_spec(s: Services, name: str) -> tuple[object, PipelineSpec | None]:
+    champion = s.store.champion(name)
+    if champion is None:
+        return None, None
+    return champion, PipelineSpec.from_yaml(s.repo.read_version(name, champion.number).code, f"{champion.tag}")
+
+
+def _score(s: Services, version) -> float | None:
+    if version is None or version.experiment_id is None:
+        return None
+    return s.store.get_experiment(version.experiment_id).inner_reward
+
+
+@pipelines_app.command("list")
+def list_pipelines(ctx: typer.Context, json_out: bool = typer.Option(False, "--json")) -> None:
+    """All pipelines with their champion version and its graph."""
+    s = Services(ctx.obj)
+    rows = []
+    for agent in s.store.list_agents():
+        if agent.role != "pipeline":
+            continue
+        champion, spec = _champion_spec(s, agent.name)
+        rows.append({"name": agent.name, "champion": champion.tag if champion else None,
+                     "objective": agent.inner_reward, "versions": len(s.store.list_versions(agent.name)),
+                     "graph": describe(spec) if spec else None,
+                     "val_objective": _score(s, champion)})
+    if json_out:
+        return emit_json(rows)
+    table("pipelines", ["name", "champion", "versions", "objective", "val score", "graph"],
+          [[r["name"], r["champion"], r["versions"], r["objective"], fmt(r["val_objective"]), r["graph"]] for r in rows])
+
+
+def describe(spec: PipelineSpec) -> str:
+    """One line: ``router | b0: src@quota + src@quota -> ranker -> reranker | b1: ...``."""
+    parts = []
+    for b, branch in enumerate(spec.branches):
+        sources = " + ".join(f"{x.ref}@{x.quota}" for x in branch.sources)
+        rerank = f" -> {branch.reranker.ref}" if branch.reranker else ""
+        parts.append(f"{'b%d: ' % b if spec.router else ''}{sources} -> {branch.ranker.ref}{rerank}")
+    return (f"{spec.router.ref} | " if spec.router else "") + " | ".join(parts)
+
+
+@pipelines_app.command("show")
+def show(ctx: typer.Context, name: str, json_out: bool = typer.Option(False, "--json")) -> None:
+    """One pipeline: its champion's spec (YAML), components and validation metrics."""
+    s = Services(ctx.obj)
+    agent = _pipeline(s, name)
+    champion, spec = _champion_spec(s, name)
+    exp = s.store.get_experiment(champion.experiment_id) if champion and champion.experiment_id else None
+    inner = {k.removeprefix("inner/"): v for k, v in (exp.metrics if exp else {}).items() if k.startswith("inner/")}
+    data = {"name": name, "objective": agent.inner_reward, "champion": champion.tag if champion else None,
+            "spec": spec.to_dict() if spec else None, "experiment_id": exp.id if exp else None,
+            "val_objective": exp.inner_reward if exp else None, "inner_rewards": inner,
+            "val_metrics": {k: v for k, v in (exp.metrics if exp else {}).items() if not k.startswith("inner/")}}
+    if json_out:
+        return emit_json(data)
+    out.print(f"[bold]{name}[/] (pipeline), objective {agent.inner_reward}; champion {data['champion']}")
+    if spec is not None:
+        out.print(describe(spec))
+        out.print(spec.to_yaml(), markup=False, highlight=False)
+    if exp is not None:
+        out.print(f"val {agent.inner_reward} {exp.inner_reward:.4f} (experiment {exp.id})")
+        for key, value in sorted(inner.items()):
+            out.print(f"  inner reward {key}: {value:.4f}", markup=False)
+    else:
+        out.print(f"not scored yet on any data set: agenticrs compose --pipeline {name}")
+
+
+@pipelines_app.command("versions")
+def versions(ctx: typer.Context, name: str, json_out: bool = typer.Option(False, "--json")) -> None:
+    """Versions of a pipeline (git tags <name>/vN), oldest first; * marks the champion."""
+    s = Services(ctx.obj)
+    _pipeline(s, name)
+    found = s.store.list_versions(name)
+    by_id = {v.id: v for v in found}
+    rows = []
+    for v in found:
+        row = version_json(v, by_id, s.store)
+        spec = PipelineSpec.from_yaml(s.repo.read_version(name, v.number).code, v.tag)
+        row.update({"graph": describe(spec), "val_objective": _score(s, v)})
+        rows.append(row)
+    if json_out:
+        return emit_json(rows)
+    table(f"versions of {name}", ["", "tag", "val score", "test delta", "graph", "created"],
+          [["*" if r["champion"] else "", r["tag"], fmt(r["val_objective"]), _test_flag(r), r["graph"],
+            when(r["created_at"])] for r in rows])
+
+
+@pipelines_app.command("rollback")
+def rollback(ctx: typer.Context, name: str, version: str = typer.Argument(..., help="e.g. v2")) -> None:
+    """Make an older version of a pipeline current again, as a new commit and version."""
+    number = version.lstrip("v")
+    if not number.isdigit():
+        raise UsageError(f"version must look like v2, not {version!r}")
+    s = Services(ctx.obj)
+    _pipeline(s, name)
+    new = s.releaser.rollback(name, int(number))
+    err.print(f"{name}: {new.tag} is now the champion (same spec as v{number}, commit {new.git_sha[:10]})")

@@ -1,0 +1,69 @@
+"""The recall pool: the sources a composition search may wire into a pipeline.
+
+Each agent of role ``recommender`` at its champion version (pinned), and each built-in
+recommender family of ``POOL_FAMILIES`` at the best parameters any experiment on this data
+set found for it (the design runs' tuning carries over), else at its defaults. Options with
+the same code are one option.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from knowledge_base.models import ExperimentStatus
+
+# Cheap enough to fit three times per stage (target, window, and again on another stage):
+# the torch families (bpr, sasrec) stay out unless named with --pool.
+POOL_FAMILIES = ("popularity", "itemknn", "ease", "recency_ease", "ials")
+
+
+@dataclass(frozen=True)
+class PoolOption:
+    label: str                 # stable across runs: the search's parameter names use it
+    component: dict[str, Any]  # a spec source without its quota
+    note: str                  # where it comes from, for people
+
+
+def best_params(store: Any, family: str, dataset_key: str) -> tuple[dict[str, Any], float] | None:
+    """The params of the best completed full-stage run of ``family`` on ``dataset_key``."""
+    best = None
+    for agent in store.list_agents():
+        if agent.role != "recommender":
+            continue
+        for exp in store.list_experiments(agent_name=agent.name, dataset_key=dataset_key, stage="full",
+                                          status=ExperimentStatus.COMPLETED, limit=10_000):
+            if exp.family == family and exp.inner_reward is not None and (best is None or exp.inner_reward > best[1]):
+                best = (dict(exp.params), exp.inner_reward)
+    return best
+
+
+def recall_pool(store: Any, families: dict[str, Any], dataset_key: str,
+                names: tuple[str, ...] | None = None) -> list[PoolOption]:
+    """The pool (see the module docstring); ``names`` restricts it to these family or agent names."""
+    options: list[PoolOption] = []
+    seen: set[str] = set()
+
+    def add(option: PoolOption, key: str) -> None:
+        if key not in seen and (names is None or option.label.split(":", 1)[1] in names):
+            seen.add(key)
+            options.append(option)
+
+    for agent in store.list_agents():
+        champion = store.champion(agent.name) if agent.role == "recommender" else None
+        if champion is None:
+            continue
+        add(PoolOption(f"agent:{agent.name}", {"agent": agent.name, "version": champion.number},
+                       f"champion {champion.tag} ({champion.family})"),
+            json.dumps([champion.family, champion.params], sort_keys=True, default=str))
+    wanted = names if names is not None else POOL_FAMILIES
+    for name in wanted:
+        family = families.get(name)
+        if family is None or family.role != "recommender":
+            continue
+        found = best_params(store, name, dataset_key)
+        params = family.validate(found[0]) if found else family.defaults()
+        note = f"best val run of {name} ({found[1]:.4f})" if found else f"{name} at its defaults"
+        add(PoolOption(f"family:{name}", {"family": name, "params": params}, note),
+            json.dumps([name, params], sort_keys=True, default=str))
+    return options

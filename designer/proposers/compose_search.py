@@ -1,0 +1,171 @@
+"""The compositional search proposer: Optuna over a conditional space of pipelines.
+
+Define-by-run (Optuna's conditional spaces): a router or none (with its threshold); per
+branch, which pool sources and each one's quota, the ranker (score fusion with its method
+and per-source weights, or the logistic ranker with its regularisation), and the re-ranker
+(none, calibration, MMR) with its params. Warm start as for agents: every past experiment
+of this pipeline on this data set stored its trial (``proposal.meta.trial`` with the
+distributions) and becomes a completed or failed trial; proposals in flight are RUNNING
+trials (TPE's constant liar). The first proposal, before any trial completed, is the two
+best-known pool sources fused by reciprocal rank.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.distributions import distribution_to_json, json_to_distribution
+from optuna.trial import TrialState, create_trial
+
+from designer.pipelines.pool import PoolOption
+from designer.pipelines.spec import MAX_SOURCES, PipelineSpec
+from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind
+from knowledge_base.models import ExperimentStatus, PromotionState
+
+QUOTAS = [20, 50, 100, 200]
+
+
+def _key(label: str) -> str:
+    return label.replace(":", "_").replace("-", "_")
+
+
+class CompositionSearchProposer:
+    """See the module docstring. ``pool``: the recall options; ``base``: the champion's spec
+    (name, depth, window share, outer reward are kept from it)."""
+
+    name = "search"
+
+    def __init__(self, pool: list[PoolOption], seed: int = 0, routers: tuple[str, ...] = ("activity_router",),
+                 rerankers: tuple[str, ...] = ("calibration", "mmr")):
+        if not pool:
+            raise ProposalError("the recall pool is empty: run `agenticrs init` (built-in agents) first")
+        self.pool, self.seed, self.routers, self.rerankers = pool, seed, routers, rerankers
+
+    def propose(self, context: DesignContext) -> Proposal:
+        base = PipelineSpec.from_yaml(context.parent_code, "champion pipeline")
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+            seed=self.seed + len(context.history) + len(context.pending), n_startup_trials=8,
+            constant_liar=True))
+        seen = {context.parent_code}
+        completed = 0
+        for exp in context.history:
+            trial = self._past(exp)
+            if trial is not None:
+                study.add_trial(trial)
+                completed += trial.state is TrialState.COMPLETE
+        for proposal in context.pending:
+            meta = proposal.meta.get("trial")
+            if meta:
+                try:
+                    study.add_trial(create_trial(params=meta["params"], state=TrialState.RUNNING,
+                                                 distributions=_dists(meta)))
+                except ValueError:
+                    pass
+        if completed == 0:
+            study.enqueue_trial(self._warm_point(), skip_if_exists=True)
+        for _ in range(25):
+            trial = study.ask()
+            spec = self._spec(trial, base)
+            text = spec.to_yaml()
+            if text in seen or any(p.params == spec.to_dict() for p in context.pending):
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            dists = {name: distribution_to_json(d) for name, d in trial.distributions.items()}
+            return Proposal(proposer=self.name, kind=ProposalKind.PARAMS, family="pipeline",
+                            params=spec.to_dict(), rationale=self._describe(spec),
+                            meta={"sampler": "tpe", "warm_trials": len(study.trials) - 1,
+                                  "trial": {"params": trial.params, "distributions": dists}})
+        raise ProposalError("the composition search keeps proposing evaluated pipelines; widen the pool (--pool)")
+
+    # ---- the space ----------------------------------------------------------------------
+
+    def _spec(self, trial: optuna.Trial, base: PipelineSpec) -> PipelineSpec:
+        router_name = trial.suggest_categorical("router", ["none", *self.routers])
+        router = None
+        if router_name != "none":
+            router = {"family": router_name, "params": self._router_params(trial, router_name)}
+        branches = [self._branch(trial, b) for b in range(2 if router else 1)]
+        raw = {"name": base.name, "depth": base.depth, "window_share": base.window_share,
+               "outer_reward": base.outer_reward.model_dump(mode="json", exclude_none=True), "branches": branches}
+        if router:
+            raw["router"] = router
+        return PipelineSpec.from_dict(raw)
+
+    @staticmethod
+    def _router_params(trial: optuna.Trial, name: str) -> dict[str, Any]:
+        if name == "activity_router":
+            return {"threshold": trial.suggest_int("router_threshold", 3, 200, log=True)}
+        return {"quantile": trial.suggest_float("router_quantile", 0.1, 0.9)}
+
+    def _branch(self, trial: optuna.Trial, b: int) -> dict[str, Any]:
+        sources = []
+        for option in self.pool:
+            key = _key(option.label)
+            if trial.suggest_categorical(f"b{b}_use_{key}", [False, True]):
+                sources.append({**option.component, "quota": trial.suggest_categorical(f"b{b}_quota_{key}", QUOTAS)})
+        if not sources:   # an empty branch is no pipeline: fall back to the first option
+            sources = [{**self.pool[0].component, "quota": 100}]
+        sources = sources[:MAX_SOURCES]
+        ranker_family = trial.suggest_categorical(f"b{b}_ranker", ["fusion", "logistic_ranker"])
+        if ranker_family == "fusion":
+            params: dict[str, Any] = {"method": trial.suggest_categorical(f"b{b}_fusion_method", ["rrf", "borda"]),
+                                      "rrf_k": trial.suggest_float(f"b{b}_rrf_k", 1.0, 200.0, log=True),
+                                      "pop_weight": trial.suggest_float(f"b{b}_pop_weight", 0.0, 0.5)}
+            for j in range(len(sources)):
+                params[f"w{j}"] = trial.suggest_float(f"b{b}_w{j}", 0.0, 2.0)
+        else:
+            params = {"l2": trial.suggest_float(f"b{b}_l2", 1e-4, 1.0, log=True),
+                      "negatives": trial.suggest_int(f"b{b}_negatives", 2, 30, log=True),
+                      "interactions": trial.suggest_categorical(f"b{b}_interactions", [False, True])}
+        branch: dict[str, Any] = {"sources": sources, "ranker": {"family": ranker_family, "params": params}}
+        reranker = trial.suggest_categorical(f"b{b}_reranker", ["none", *self.rerankers])
+        if reranker == "calibration":
+            branch["reranker"] = {"family": "calibration",
+                                  "params": {"strength": trial.suggest_float(f"b{b}_strength", 0.0, 0.5)}}
+        elif reranker == "mmr":
+            branch["reranker"] = {"family": "mmr", "params": {
+                "relevance_weight": trial.suggest_float(f"b{b}_relevance_weight", 0.6, 1.0)}}
+        return branch
+
+    def _warm_point(self) -> dict[str, Any]:
+        """The two first pool options (best known first) fused by reciprocal rank."""
+        point: dict[str, Any] = {"router": "none", "b0_ranker": "fusion", "b0_fusion_method": "rrf",
+                                 "b0_rrf_k": 60.0, "b0_pop_weight": 0.0, "b0_reranker": "none"}
+        for i, option in enumerate(self.pool):
+            key = _key(option.label)
+            point[f"b0_use_{key}"] = i < 2
+            if i < 2:
+                point[f"b0_quota_{key}"] = 100
+                point[f"b0_w{i}"] = 1.0
+        return point
+
+    # ---- history ------------------------------------------------------------------------
+
+    @staticmethod
+    def _past(exp: Any) -> optuna.trial.FrozenTrial | None:
+        meta = (exp.proposal.get("meta") or {}).get("trial")
+        if not meta or exp.stage not in ("cheap", "full"):
+            return None
+        try:
+            dists = _dists(meta)
+            if (exp.status is ExperimentStatus.COMPLETED and exp.stage == "full" and exp.inner_reward is not None
+                    and exp.promotion is not PromotionState.INFEASIBLE):
+                return create_trial(params=meta["params"], distributions=dists, value=exp.inner_reward)
+            return create_trial(params=meta["params"], distributions=dists, state=TrialState.FAIL)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def _describe(spec: PipelineSpec) -> str:
+        parts = []
+        for b, branch in enumerate(spec.branches):
+            sources = " + ".join(f"{s.ref}@{s.quota}" for s in branch.sources)
+            rerank = f" -> {branch.reranker.ref}" if branch.reranker else ""
+            parts.append(f"{'b%d: ' % b if spec.router else ''}{sources} -> {branch.ranker.ref}{rerank}")
+        router = f"{spec.router.ref}{spec.router.params} | " if spec.router else ""
+        return router + " | ".join(parts)
+
+
+def _dists(meta: dict[str, Any]) -> dict[str, Any]:
+    return {name: json_to_distribution(text) for name, text in meta["distributions"].items()}
+
