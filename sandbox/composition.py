@@ -204,7 +204,9 @@ class PipelineEvaluation:
                             limits=job.limits.model_copy(update={"wall_seconds": min(
                                 job.limits.wall_seconds, source.time_limit_seconds)}),
                             inner_reward=job.inner_reward)
+        self.ev.cache_dir.mkdir(parents=True, exist_ok=True)
         run_dir = Path(tempfile.mkdtemp(prefix=f".run-{key[:8]}-", dir=self.ev.cache_dir))
+        os.chmod(run_dir, 0o755)
         try:
             result, lists = self.ev.run_agent(sub, run_dir, data, users)
         finally:

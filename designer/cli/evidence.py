@@ -24,6 +24,8 @@ def evidence_json(store: Any, exp: Experiment) -> dict[str, Any]:
                                       "tests": state.tests, "discoveries": state.discoveries,
                                       "alpha_spent": state.alpha_spent, "next_alpha": state.next_alpha,
                                       "wealth": state.wealth if state.procedure == "lord++" else None}
+    if exp.family == "pipeline":
+        ev["pipeline"] = pipeline_json(store, exp)
     verdict = (store.get_test_metrics(exp.id) or {}).get("verdict")
     if verdict:
         shown = exp.promotion in _DECIDED or verdict.get("vetoed")
@@ -70,4 +72,51 @@ def evidence_lines(ev: dict[str, Any]) -> list[str]:
                 lines.append(f"  test delta {t['delta']:+.4f} next to validation delta {v['effect']:+.4f}")
     if (s := ev.get("superseded")):
         lines.append(f"superseded: {s}")
+    for broken in ev.get("infeasible", []):
+        lines.append(f"INFEASIBLE (never promoted): {broken['reason']}")
+    if (pipe := ev.get("pipeline")):
+        lines += pipeline_lines(pipe, metric)
+    return lines
+
+
+def pipeline_json(store: Any, exp: Experiment) -> dict[str, Any]:
+    """A pipeline experiment's components' inner rewards (next to the parent's), its
+    per-segment validation metrics, constraint slack and the spec diff against the parent."""
+    import difflib
+
+    from designer.pipelines.spec import PipelineSpec
+
+    code = store.get_code(exp.code_hash)
+    parent_exp = store.get_experiment(exp.parent_experiment_id) if exp.parent_experiment_id else None
+    while parent_exp is not None and parent_exp.stage == "cheap" and parent_exp.parent_experiment_id:
+        parent_exp = store.get_experiment(parent_exp.parent_experiment_id)  # the cheap stage's incumbent
+    parent = store.get_version_by_id(exp.parent_version_id) if exp.parent_version_id else None
+    parent_code = store.get_code(parent.code_hash) if parent is not None and parent.code_hash else ""
+    inner = {k.removeprefix("inner/"): v for k, v in exp.metrics.items() if k.startswith("inner/")}
+    theirs = {k.removeprefix("inner/"): v for k, v in (parent_exp.metrics if parent_exp else {}).items()
+              if k.startswith("inner/")}
+    spec = PipelineSpec.from_yaml(code, "pipeline experiment")
+    slack = {c.describe(): (c.slack(float(exp.metrics[c.metric])) if c.metric in exp.metrics else None)
+             for c in spec.outer_reward.constraints}
+    diff = list(difflib.unified_diff(parent_code.splitlines(), code.splitlines(),
+                                     f"{parent.tag if parent else 'parent'}", f"experiment {exp.id}", lineterm=""))
+    return {"inner_rewards": inner, "parent_inner_rewards": theirs, "segments": exp.segments,
+            "constraint_slack": slack, "spec_diff": diff,
+            "sources_cached": exp.metrics.get("sources_cached"), "sources": exp.metrics.get("sources")}
+
+
+def pipeline_lines(pipe: dict[str, Any], metric: str) -> list[str]:
+    lines = ["pipeline components (validation inner rewards; parent's alongside where it had the same label):"]
+    for key, value in sorted(pipe["inner_rewards"].items()):
+        before = pipe["parent_inner_rewards"].get(key)
+        lines.append(f"  {key}: {value:.4f}" + (f" (parent {before:.4f}, {value - before:+.4f})" if before is not None else ""))
+    for name, row in sorted((pipe.get("segments") or {}).items()):
+        if name in ("cold", "medium", "heavy") and metric in row:
+            lines.append(f"  segment {name}: val {metric} {row[metric]:.4f} over {int(row.get('n_users', 0))} users")
+    for constraint, slack in pipe["constraint_slack"].items():
+        lines.append(f"  constraint {constraint}: " + ("no such metric" if slack is None else
+                                                        f"slack {slack:+.4g}" + (" (violated)" if slack < 0 else "")))
+    if pipe["spec_diff"]:
+        lines.append("  spec diff against the parent:")
+        lines += [f"    {line}" for line in pipe["spec_diff"]]
     return lines

@@ -1,12 +1,17 @@
 """``agenticrs pipelines list|show|versions|rollback``: pipelines and their versions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+import yaml
 
 from designer.cli.agents import _test_flag, version_json
 from designer.cli.output import emit_json, err, fmt, out, table, when
 from designer.cli.services import Services
 from designer.errors import UsageError
+from designer.pipelines.defaults import create_pipeline
+from designer.pipelines.resolve import resolve
 from designer.pipelines.spec import PipelineSpec
 
 pipelines_app = typer.Typer(no_args_is_help=True, help="Pipelines (recall sources -> ranker -> re-ranker, "
@@ -122,3 +127,32 @@ def rollback(ctx: typer.Context, name: str, version: str = typer.Argument(..., h
     _pipeline(s, name)
     new = s.releaser.rollback(name, int(number))
     err.print(f"{name}: {new.tag} is now the champion (same spec as v{number}, commit {new.git_sha[:10]})")
+
+
+@pipelines_app.command("create")
+def create(ctx: typer.Context, name: str,
+           spec_file: Path = typer.Option(..., "--spec", metavar="FILE.yaml",
+                                          help="the pipeline spec (see `agenticrs pipelines show default`)"),
+           json_out: bool = typer.Option(False, "--json")) -> None:
+    """Register a new pipeline NAME whose v1 is the spec in FILE.yaml (its `name` is set to NAME)."""
+    s = Services(ctx.obj)
+    if any(a.name == name for a in s.store.list_agents()):
+        raise UsageError(f"{name} exists already: evolve it with `agenticrs compose --pipeline {name}` "
+                         "or choose another name")
+    try:
+        text = spec_file.read_text()
+    except OSError as e:
+        raise UsageError(f"cannot read {spec_file}: {e.strerror or e}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raw = None                # from_yaml below says where the syntax breaks
+    if isinstance(raw, dict):
+        raw = {**raw, "name": name}
+    spec = PipelineSpec.from_dict(raw, str(spec_file)) if isinstance(raw, dict) else PipelineSpec.from_yaml(text, str(spec_file))
+    resolve(spec, store=s.store, repo=s.repo, families=s.families)
+    version = create_pipeline(s.store, s.releaser, spec)
+    if json_out:
+        return emit_json({"name": name, "version": version.tag, "spec": spec.to_dict()})
+    err.print(f"pipeline {name} created: {version.tag} = {describe(spec)}")
+    err.print(f"next: agenticrs compose --pipeline {name} --iterations 20")

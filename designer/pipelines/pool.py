@@ -14,8 +14,9 @@ from typing import Any
 from knowledge_base.models import ExperimentStatus
 
 # Cheap enough to fit three times per stage (target, window, and again on another stage):
-# the torch families (bpr, sasrec) stay out unless named with --pool.
-POOL_FAMILIES = ("popularity", "itemknn", "ease", "recency_ease", "ials")
+# the torch families (bpr, sasrec) stay out unless named with --pool. In the order of their
+# usual strength on implicit feedback, which orders unscored options (a fresh workspace).
+POOL_FAMILIES = ("recency_ease", "ease", "ials", "itemknn", "popularity")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class PoolOption:
     label: str                 # stable across runs: the search's parameter names use it
     component: dict[str, Any]  # a spec source without its quota
     note: str                  # where it comes from, for people
+    score: float | None = None # its best known validation inner reward on this data set
 
 
 def best_params(store: Any, family: str, dataset_key: str) -> tuple[dict[str, Any], float] | None:
@@ -53,8 +55,13 @@ def recall_pool(store: Any, families: dict[str, Any], dataset_key: str,
         champion = store.champion(agent.name) if agent.role == "recommender" else None
         if champion is None:
             continue
+        exp = store.get_experiment(champion.experiment_id) if champion.experiment_id else None
+        score = exp.inner_reward if exp is not None and exp.dataset_key == dataset_key else None
+        if score is None and (found := best_params(store, champion.family, dataset_key)) \
+                and found[0] == champion.params:
+            score = found[1]
         add(PoolOption(f"agent:{agent.name}", {"agent": agent.name, "version": champion.number},
-                       f"champion {champion.tag} ({champion.family})"),
+                       f"champion {champion.tag} ({champion.family})", score),
             json.dumps([champion.family, champion.params], sort_keys=True, default=str))
     wanted = names if names is not None else POOL_FAMILIES
     for name in wanted:
@@ -64,6 +71,7 @@ def recall_pool(store: Any, families: dict[str, Any], dataset_key: str,
         found = best_params(store, name, dataset_key)
         params = family.validate(found[0]) if found else family.defaults()
         note = f"best val run of {name} ({found[1]:.4f})" if found else f"{name} at its defaults"
-        add(PoolOption(f"family:{name}", {"family": name, "params": params}, note),
+        add(PoolOption(f"family:{name}", {"family": name, "params": params}, note, found[1] if found else None),
             json.dumps([name, params], sort_keys=True, default=str))
-    return options
+    # Best known first; unscored ones after, families (in POOL_FAMILIES order) before agents.
+    return sorted(options, key=lambda o: (o.score is None, -(o.score or 0.0), o.label.startswith("agent:")))

@@ -6,8 +6,8 @@ and per-source weights, or the logistic ranker with its regularisation), and the
 (none, calibration, MMR) with its params. Warm start as for agents: every past experiment
 of this pipeline on this data set stored its trial (``proposal.meta.trial`` with the
 distributions) and becomes a completed or failed trial; proposals in flight are RUNNING
-trials (TPE's constant liar). The first proposal, before any trial completed, is the two
-best-known pool sources fused by reciprocal rank.
+trials (TPE's constant liar). The first proposals are warm points built from the pool's
+best-known sources (``_warm_points``), each tried once.
 """
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ class CompositionSearchProposer:
                                                  distributions=_dists(meta)))
                 except ValueError:
                     pass
-        if completed == 0:
-            study.enqueue_trial(self._warm_point(), skip_if_exists=True)
+        for point in self._warm_points():   # already tried ones are skipped
+            study.enqueue_trial(point, skip_if_exists=True)
         for _ in range(25):
             trial = study.ask()
             spec = self._spec(trial, base)
@@ -127,17 +127,23 @@ class CompositionSearchProposer:
                 "relevance_weight": trial.suggest_float(f"b{b}_relevance_weight", 0.6, 1.0)}}
         return branch
 
-    def _warm_point(self) -> dict[str, Any]:
-        """The two first pool options (best known first) fused by reciprocal rank."""
-        point: dict[str, Any] = {"router": "none", "b0_ranker": "fusion", "b0_fusion_method": "rrf",
-                                 "b0_rrf_k": 60.0, "b0_pop_weight": 0.0, "b0_reranker": "none"}
-        for i, option in enumerate(self.pool):
-            key = _key(option.label)
-            point[f"b0_use_{key}"] = i < 2
-            if i < 2:
-                point[f"b0_quota_{key}"] = 100
-                point[f"b0_w{i}"] = 1.0
-        return point
+    def _warm_points(self) -> list[dict[str, Any]]:
+        """Complete points tried first: the best-known source alone (its own ranking), the
+        two best fused by reciprocal rank, the three best under the logistic ranker."""
+        def point(n: int, ranker: str) -> dict[str, Any]:
+            p: dict[str, Any] = {"router": "none", "b0_ranker": ranker, "b0_reranker": "none"}
+            for i, option in enumerate(self.pool):
+                key = _key(option.label)
+                p[f"b0_use_{key}"] = i < n
+                if i < n:
+                    p[f"b0_quota_{key}"] = 100
+            if ranker == "fusion":
+                p.update({"b0_fusion_method": "rrf", "b0_rrf_k": 60.0, "b0_pop_weight": 0.0})
+                p.update({f"b0_w{j}": 1.0 for j in range(min(n, len(self.pool)))})
+            else:
+                p.update({"b0_l2": 0.01, "b0_negatives": 10, "b0_interactions": True})
+            return p
+        return [point(1, "fusion"), point(2, "fusion"), point(3, "logistic_ranker"), point(2, "logistic_ranker")]
 
     # ---- history ------------------------------------------------------------------------
 
