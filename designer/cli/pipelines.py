@@ -37,9 +37,15 @@ def _champion_spec(s: Services, name: str) -> tuple[object, PipelineSpec | None]
 
 
 def _score(s: Services, version) -> float | None:
-    if version is None or version.experiment_id is None:
+    """The version's validation objective: its promoting experiment's, else the latest
+    baseline run that scored it (v1, rollbacks)."""
+    if version is None:
         return None
-    return s.store.get_experiment(version.experiment_id).inner_reward
+    if version.experiment_id is not None:
+        return s.store.get_experiment(version.experiment_id).inner_reward
+    runs = [e for e in s.store.list_experiments(agent_name=version.agent_name, stage="full", limit=10_000)
+            if e.proposer == "baseline" and e.parent_version_id == version.id and e.inner_reward is not None]
+    return max(runs, key=lambda e: e.id).inner_reward if runs else None
 
 
 @pipelines_app.command("list")

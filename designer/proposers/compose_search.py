@@ -2,7 +2,8 @@
 
 Define-by-run (Optuna's conditional spaces): a router or none (with its threshold); per
 branch, which pool sources and each one's quota, the ranker (score fusion with its method
-and per-source weights, or the logistic ranker with its regularisation), and the re-ranker
+and per-source weights, the logistic ranker with its regularisation, or the MLP ranker
+with its size and training), and the re-ranker
 (none, calibration, MMR) with its params. Warm start as for agents: every past experiment
 of this pipeline on this data set stored its trial (``proposal.meta.trial`` with the
 distributions) and becomes a completed or failed trial; proposals in flight are RUNNING
@@ -106,13 +107,17 @@ class CompositionSearchProposer:
         if not sources:   # an empty branch is no pipeline: fall back to the first option
             sources = [{**self.pool[0].component, "quota": 100}]
         sources = sources[:MAX_SOURCES]
-        ranker_family = trial.suggest_categorical(f"b{b}_ranker", ["fusion", "logistic_ranker"])
+        ranker_family = trial.suggest_categorical(f"b{b}_ranker", ["fusion", "logistic_ranker", "mlp_ranker"])
         if ranker_family == "fusion":
             params: dict[str, Any] = {"method": trial.suggest_categorical(f"b{b}_fusion_method", ["rrf", "borda"]),
                                       "rrf_k": trial.suggest_float(f"b{b}_rrf_k", 1.0, 200.0, log=True),
                                       "pop_weight": trial.suggest_float(f"b{b}_pop_weight", 0.0, 0.5)}
             for j in range(len(sources)):
                 params[f"w{j}"] = trial.suggest_float(f"b{b}_w{j}", 0.0, 2.0)
+        elif ranker_family == "mlp_ranker":
+            params = {"hidden": trial.suggest_int(f"b{b}_hidden", 8, 64, log=True),
+                      "epochs": trial.suggest_int(f"b{b}_epochs", 30, 200, log=True),
+                      "lr": trial.suggest_float(f"b{b}_lr", 1e-3, 3e-2, log=True)}
         else:
             params = {"l2": trial.suggest_float(f"b{b}_l2", 1e-4, 1.0, log=True),
                       "negatives": trial.suggest_int(f"b{b}_negatives", 2, 30, log=True),
@@ -129,7 +134,7 @@ class CompositionSearchProposer:
 
     def _warm_points(self) -> list[dict[str, Any]]:
         """Complete points tried first: the best-known source alone (its own ranking), the
-        two best fused by reciprocal rank, the three best under the logistic ranker."""
+        three best under the MLP ranker, the two best fused by reciprocal rank, ..."""
         def point(n: int, ranker: str) -> dict[str, Any]:
             p: dict[str, Any] = {"router": "none", "b0_ranker": ranker, "b0_reranker": "none"}
             for i, option in enumerate(self.pool):
@@ -140,10 +145,13 @@ class CompositionSearchProposer:
             if ranker == "fusion":
                 p.update({"b0_fusion_method": "rrf", "b0_rrf_k": 60.0, "b0_pop_weight": 0.0})
                 p.update({f"b0_w{j}": 1.0 for j in range(min(n, len(self.pool)))})
+            elif ranker == "mlp_ranker":
+                p.update({"b0_hidden": 32, "b0_epochs": 100, "b0_lr": 0.01})
             else:
                 p.update({"b0_l2": 0.01, "b0_negatives": 10, "b0_interactions": True})
             return p
-        return [point(1, "fusion"), point(2, "fusion"), point(3, "logistic_ranker"), point(2, "logistic_ranker")]
+        return [point(1, "fusion"), point(3, "mlp_ranker"), point(2, "fusion"), point(3, "logistic_ranker"),
+                point(2, "mlp_ranker")]
 
     # ---- history ------------------------------------------------------------------------
 

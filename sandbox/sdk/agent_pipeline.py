@@ -48,7 +48,8 @@ class CandidateSet:
     Features: for each source slot ``j`` of the branch ``rr_j`` = 1 / (1 + rank) in the
     source's list (0 when absent) and ``in_j`` (1 when the source proposed it within its
     quota); ``item_pop`` and ``item_recent`` (log counts over all and the last 10% of the
-    time span, scaled to [0, 1]); ``user_activity`` (log count, scaled); ``valid``.
+    time span, scaled to [0, 1]); ``item_pop_now`` (log count in the 5% of the time span
+    before the user's last interaction, scaled); ``user_activity`` (log count, scaled); ``valid``.
     """
 
     def __init__(self, users, items, features, labels=None):
@@ -94,6 +95,33 @@ class _Context:
             recent = np.zeros(0, dtype=bool)
         self.item_recent = _scaled_log(_counts(train.item[recent], train.n_items))
         self.user_activity = _scaled_log(_counts(train.user, train.n_users))
+        # Item popularity around each user's time: interactions in the ``span`` before the
+        # user's last one (users' histories end at different times in a temporal split).
+        self.user_time = np.full(train.n_users, -np.inf)
+        if len(train):
+            np.maximum.at(self.user_time, train.user, train.timestamp.astype(np.float64))
+            lo, hi = float(train.timestamp.min()), float(train.timestamp.max())
+            self.span = max((hi - lo) * 0.05, 1.0)
+        else:
+            self.span = 1.0
+        order = np.lexsort((train.timestamp, train.item))
+        self.sorted_items, self.sorted_times = train.item[order], train.timestamp[order].astype(np.float64)
+        self.item_start = np.searchsorted(self.sorted_items, np.arange(train.n_items + 1))
+        self._pop_scale = np.log1p(max(1.0, float(np.bincount(train.item, minlength=1).max()) if len(train) else 1.0))
+
+    def pop_at(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scaled log count of each item's interactions within ``span`` before its user's last one."""
+        n_items = len(self.item_start) - 1
+        safe = np.clip(items, 0, max(n_items - 1, 0))
+        t = np.broadcast_to(self.user_time[users][:, None], items.shape)
+        # Per item a sorted run of times: offset the keys so one searchsorted serves all items.
+        big = float(self.sorted_times.max() - self.sorted_times.min() + 4 * self.span + 1) if len(self.sorted_times) else 1.0
+        base = float(self.sorted_times.min()) if len(self.sorted_times) else 0.0
+        keys = (self.sorted_items * big + (self.sorted_times - base + 2 * self.span))
+        hi = np.searchsorted(keys, safe * big + np.clip(t - base + 2 * self.span, 0, big - 1), side="right")
+        lo = np.searchsorted(keys, safe * big + np.clip(t - self.span - base + 2 * self.span, 0, big - 1), side="left")
+        counts = np.where(items >= 0, hi - lo, 0).astype(np.float64)
+        return (np.log1p(counts) / self._pop_scale).astype(np.float32)
 
 
 def _ranks(pool: np.ndarray, lst: np.ndarray) -> np.ndarray:
@@ -145,6 +173,7 @@ def candidate_features(users, lists, quotas, context):
     safe = np.where(valid, pool, 0)
     features["item_pop"] = np.where(valid, context.item_pop[safe], 0).astype(np.float32)
     features["item_recent"] = np.where(valid, context.item_recent[safe], 0).astype(np.float32)
+    features["item_pop_now"] = np.where(valid, context.pop_at(np.asarray(users, dtype=np.int64), pool), 0).astype(np.float32)
     features["user_activity"] = np.broadcast_to(context.user_activity[users][:, None], pool.shape).astype(np.float32)
     features["valid"] = valid.astype(np.float32)
     order = np.argsort(-np.where(valid, best, -1.0), axis=1, kind="stable")
