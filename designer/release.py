@@ -147,6 +147,9 @@ class Releaser:
     def _commit_here(self, version: AgentVersion, code: str, manifest: dict, message: str) -> AgentVersion:
         """Write a released version into this replica; the first replica's commit is recorded."""
         sha = self.repo.commit_version(version.agent_name, version.number, code, manifest, message, champion=False)
+        if version.family == "pipeline":   # the KB rows of the component versions it pins
+            from designer.pipelines.spec import PipelineSpec
+            self.store.set_pipeline_components(version.id, PipelineSpec.from_yaml(code, version.tag).pinned())
         return version if version.git_sha else self.store.fill_version(version.id, git_sha=sha)
 
     def _version_of(self, exp: Experiment) -> AgentVersion | None:

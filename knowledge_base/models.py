@@ -269,3 +269,30 @@ class VersionDraft(_Frozen):
     parent_version_id: int | None = None
     experiment_id: int | None = None
     git_sha: str = ""              # filled in by the first repository that commits it
+
+
+class PipelineComponent(_Frozen):
+    id: int
+    version_id: int                # the pipeline version that pins it
+    position: int
+    role: str                      # recall | ranker | reranker | router
+    branch: int | None
+    agent_name: str | None         # a pinned agent version ...
+    agent_version_id: int | None
+    family: str | None             # ... or a family with params
+    params: dict[str, Any]
+    quota: int | None
+
+
+class EvolvePhase(_Frozen):
+    id: int
+    run_id: str
+    pipeline: str
+    kind: str                      # individual | compositional
+    target: str                    # the component agent, or the pipeline
+    started_at: datetime
+    ended_at: datetime | None
+    iterations: int
+    promotions: int
+    reason: str                    # why it started (while running), then why it ended
+    data: dict[str, Any]

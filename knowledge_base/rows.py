@@ -303,3 +303,38 @@ class InsightRow(Base):
     text: Mapped[str] = mapped_column(Text)
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PipelineComponentRow(Base):
+    """A component a pipeline version pins: an agent version, or a family with params (0005)."""
+
+    __tablename__ = "pipeline_components"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, ForeignKey("agent_versions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    branch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agent_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    agent_version_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("agent_versions.id"), nullable=True)
+    family: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EvolvePhaseRow(Base):
+    """One phase of ``agenticrs evolve`` (revision 0005); ``ended_at`` null while it runs."""
+
+    __tablename__ = "evolve_phases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    pipeline: Mapped[str] = mapped_column(String(128), ForeignKey("agents.name"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    iterations: Mapped[int] = mapped_column(Integer, default=0)
+    promotions: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -18,6 +18,7 @@ from knowledge_base import schema
 from knowledge_base._agents import AgentsMixin
 from knowledge_base._error_control import ErrorControlMixin
 from knowledge_base._experiments import ExperimentsMixin
+from knowledge_base._pipelines import PipelinesMixin
 from knowledge_base._records import RecordsMixin
 from knowledge_base.errors import SchemaOutOfDateError, translate, unavailable
 
@@ -26,7 +27,7 @@ __all__ = ["Store"]
 log = logging.getLogger(__name__)
 
 
-class Store(AgentsMixin, ExperimentsMixin, RecordsMixin, ErrorControlMixin):
+class Store(AgentsMixin, ExperimentsMixin, RecordsMixin, ErrorControlMixin, PipelinesMixin):
     """The knowledge base on SQLite or PostgreSQL (see the mixins for the entity API)."""
 
     @classmethod

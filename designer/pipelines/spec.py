@@ -175,11 +175,22 @@ class PipelineSpec(_Frozen):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
+    def pinned(self) -> list[dict[str, Any]]:
+        """Every node as a KB component row: role, branch, agent + version or family + params, quota."""
+        rows = []
+        for branch, role, c in self._nodes():
+            rows.append({"role": role, "branch": branch, "agent_name": c.agent, "agent_version": c.version,
+                         "family": c.family, "params": dict(c.params), "quota": getattr(c, "quota", None)})
+        return rows
+
+    def _nodes(self) -> list[tuple[int | None, str, Component]]:
+        out: list[tuple[int | None, str, Component]] = [(None, "router", self.router)] if self.router else []
+        for b, branch in enumerate(self.branches):
+            out += [(b, "recall", s) for s in branch.sources] + [(b, "ranker", branch.ranker)]
+            if branch.reranker:
+                out.append((b, "reranker", branch.reranker))
+        return out
+
     def components(self) -> list[tuple[str, Component]]:
         """(role, component) of every node, router first, then per branch sources, ranker, re-ranker."""
-        out: list[tuple[str, Component]] = [("router", self.router)] if self.router else []
-        for branch in self.branches:
-            out += [("recall", s) for s in branch.sources] + [("ranker", branch.ranker)]
-            if branch.reranker:
-                out.append(("reranker", branch.reranker))
-        return out
+        return [(role, c) for _, role, c in self._nodes()]
