@@ -23,6 +23,7 @@ class EventKind(str, Enum):
     NOT_CONFIRMED = "not_confirmed"  # passed validation, failed confirmation
     VETOED = "vetoed"              # sealed test significantly below the parent's: no auto-approval
     SUPERSEDED = "superseded"      # compared with a champion that is no longer the champion
+    PHASE = "phase"                # evolve: a phase started or ended
     INFEASIBLE = "infeasible"      # broke a constraint of the outer reward: never promoted
     APPROVED = "approved"
     INSIGHT = "insight"
@@ -30,7 +31,7 @@ class EventKind(str, Enum):
 
 
 IMPORTANT = {EventKind.FINISHED, EventKind.SCREENED_OUT, EventKind.FAILED, EventKind.NEW_BEST,
-             EventKind.NOT_CONFIRMED, EventKind.VETOED, EventKind.SUPERSEDED, EventKind.INFEASIBLE,
+             EventKind.NOT_CONFIRMED, EventKind.VETOED, EventKind.SUPERSEDED, EventKind.INFEASIBLE, EventKind.PHASE,
              EventKind.PENDING_REVIEW, EventKind.APPROVED, EventKind.BASELINE, EventKind.STOPPED,
              EventKind.PROPOSAL_FAILED, EventKind.RESUMED}
 

@@ -66,8 +66,9 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _register() -> None:
-    from designer.cli import agents, compose, design, evaluate, history, init, llm_logs, pipelines, report, review
-    for module in (init, agents, pipelines, history, review, design, compose, evaluate, report, llm_logs):
+    from designer.cli import (agents, compose, design, evaluate, evolve, history, init, llm_logs, pipelines,
+                              report, review)
+    for module in (init, agents, pipelines, history, review, design, compose, evolve, evaluate, report, llm_logs):
         module.register(app)
 
 

@@ -1,0 +1,126 @@
+"""``agenticrs evolve``: alternate individual and compositional evolution of a pipeline."""
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from designer.cli.design import LiveView, _check_flags, _executor, agent_lock
+from designer.cli.output import emit_json, err, out, table
+from designer.cli.services import Services
+from designer.errors import UsageError
+from designer.events import EventKind
+from designer.evolve import Evolver
+from designer.loop import DesignLoop
+from designer.settings import limit_overrides, load_settings, parse_columns
+from designer.static_check import check_module
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evolve")(evolve)
+
+
+def evolve(ctx: typer.Context,
+           pipeline: str = typer.Option("default", "--pipeline", help="pipeline to evolve (see `agenticrs pipelines list`)"),
+           budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds", min=1, metavar="S",
+                                                          help="stop after S seconds (phases get shares of it)"),
+           iterations: Optional[int] = typer.Option(None, "--iterations", min=1, metavar="N",
+                                                    help="stop after N iterations over all phases"),
+           proposer: str = typer.Option("search", "--proposer", help="search (llm and mixed: not yet in evolve)"),
+           patience: int = typer.Option(4, "--patience", min=1, metavar="K",
+                                        help="a phase ends after K iterations without a promotion"),
+           pool: Optional[str] = typer.Option(None, "--pool", metavar="NAME,...",
+                                              help="recall pool of compositional phases (see `compose --help`)"),
+           auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
+           dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
+           data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
+           n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
+           n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
+           split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
+           seed: Optional[int] = typer.Option(None, "--seed"),
+           wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+           columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+           allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+           config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
+           json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
+    """Alternate individual phases (one component agent, its inner reward) and compositional
+    phases (the pipeline, its outer reward) on PIPELINE; resumable; Ctrl-C stops cleanly."""
+    _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor="local",
+                 answer_format="markdown", model="-")
+    if proposer != "search":
+        raise UsageError(f"--proposer {proposer}: evolve proposes by search only so far; use --proposer search")
+    if iterations is None and budget_seconds is None:
+        iterations = 12
+    s = Services(ctx.obj)
+    target = s.store.get_agent(pipeline)
+    if target.role != "pipeline":
+        raise UsageError(f"{pipeline} is an agent of role {target.role}, not a pipeline: see `agenticrs pipelines list`")
+    limits = limit_overrides(wall_seconds=wall_limit)
+    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
+    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users,
+                         n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
+                         allow_insecure_sandbox=allow_insecure or None)
+    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
+    names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
+    view = LiveView(iterations)
+    with agent_lock(s.workspace.root / "locks", pipeline):
+        err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
+        executor = _executor("local", None, settings, s.workspace.cache_dir)
+
+        def in_phase(event):   # inner loops count their own iterations: name the phase instead
+            phase = evolver.current
+            if phase is not None and event.kind is not EventKind.PHASE:
+                event = event.model_copy(update={"message": f"phase {phase.id} ({phase.kind} on {phase.target}): "
+                                                            f"{event.message}"})
+            view(event)
+
+        def make_loop(name, chosen, subject):
+            return DesignLoop(store=s.store, proposer=chosen, executor=executor, releaser=s.releaser,
+                              families=s.families, agent_name=name, settings=settings, workspace=s.workspace,
+                              auto_approve=auto_approve, on_event=in_phase, static_check=check_module,
+                              subject=subject)
+
+        evolver = Evolver(store=s.store, releaser=s.releaser, families=s.families, executor=executor,
+                          settings=settings, workspace=s.workspace, pipeline=pipeline, make_loop=make_loop,
+                          patience=patience, pool_names=names, on_event=in_phase)
+        previous = {}
+
+        def stop(signum, _frame):   # first signal: finish the step; a second one: stop now
+            evolver.request_stop(f"stopped by {signal.Signals(signum).name} at a step boundary")
+            err.print("stopping after the current step (again to stop at once) ...")
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, stop)
+        err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; evolving {pipeline}", highlight=False)
+        try:
+            summary = evolver.run(iterations=iterations, budget_seconds=budget_seconds)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            getattr(executor, "close", lambda: None)()
+    _print(summary, json_out)
+
+
+def _print(summary, json_out: bool) -> None:
+    data = {"run": summary.run_id, "pipeline": summary.pipeline, "dataset": summary.dataset_key,
+            "iterations": summary.iterations, "phases": summary.phases, "adopted": summary.adopted,
+            "misaligned": summary.misaligned, "champion": summary.champion,
+            "baseline_outer": summary.baseline_outer, "champion_outer": summary.champion_outer,
+            "stopped": summary.stopped_reason, "elapsed_seconds": round(summary.elapsed_seconds, 1)}
+    if json_out:
+        return emit_json(data)
+    table(f"evolve run {summary.run_id}: phases", ["phase", "kind", "target", "its", "promoted", "started because",
+                                                   "ended because"],
+          [[p["id"], p["kind"], p["target"], p["iterations"], p["promotions"], p["started_because"],
+            p["ended_because"] or "(open)"] for p in summary.phases])
+    out.print(f"{summary.pipeline}: champion {summary.champion}, val outer reward "
+              f"{_f(summary.baseline_outer)} -> {_f(summary.champion_outer)}; adopted: "
+              f"{', '.join(summary.adopted) or 'none'}; misaligned: {len(summary.misaligned)}; "
+              f"stopped: {summary.stopped_reason}; {summary.elapsed_seconds:.0f} s")
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
