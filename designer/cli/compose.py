@@ -1,8 +1,9 @@
 """``agenticrs compose``: evolve a pipeline (which sources, quotas, ranker, re-ranker, router)."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -10,9 +11,11 @@ from designer.cli.design import LiveView, _check_flags, _executor, _print_summar
 from designer.cli.output import err
 from designer.cli.services import Services
 from designer.errors import UsageError
+from designer.llm.data_card import attach_data_card
 from designer.loop import DesignLoop
-from designer.pipelines.pool import recall_pool
+from designer.pipelines.pool import PoolOption, recall_pool
 from designer.proposers.compose_search import CompositionSearchProposer
+from designer.proposers.mixed import MixedProposer
 from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.subjects import PipelineSubject
 
@@ -25,7 +28,13 @@ def compose(ctx: typer.Context,
             pipeline: str = typer.Option("default", "--pipeline", help="pipeline to evolve (see `agenticrs pipelines list`)"),
             iterations: Optional[int] = typer.Option(None, "--iterations", min=1),
             time_budget: Optional[float] = typer.Option(None, "--time-budget", min=1, help="seconds"),
-            proposer: str = typer.Option("search", "--proposer", help="search (llm and mixed: not yet for pipelines)"),
+            proposer: str = typer.Option("search", "--proposer", help="search | llm | mixed (alternates the two)"),
+            model: Optional[str] = typer.Option(None, "--model", help="llm: the LLM, e.g. openai/gpt-4o-mini"),
+            api_base: Optional[str] = typer.Option(None, "--api-base", help="llm: OpenAI-compatible endpoint"),
+            temperature: float = typer.Option(0.7, "--temperature"),
+            budget_usd: Optional[float] = typer.Option(None, "--budget-usd"),
+            max_calls: Optional[int] = typer.Option(None, "--max-calls"),
+            llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
             pool: Optional[str] = typer.Option(None, "--pool", metavar="NAME,...",
                                                help="recall pool: agent or family names (default: recommender "
                                                     "agents' champions + popularity, itemknn, ease, recency_ease, ials)"),
@@ -48,10 +57,7 @@ def compose(ctx: typer.Context,
             json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Propose, evaluate in the sandbox and promote better versions of a PIPELINE."""
     _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor=executor_name,
-                 answer_format="markdown", model="-")
-    if proposer != "search":
-        raise UsageError(f"--proposer {proposer}: compositions are proposed by search only so far; "
-                         "use --proposer search (LLM-written components: `agenticrs design --agent NAME`)")
+                 answer_format="markdown", model=model)
     if iterations is None and time_budget is None:
         iterations = 10
     s = Services(ctx.obj)
@@ -77,10 +83,18 @@ def compose(ctx: typer.Context,
                              f"families: {', '.join(n for n, f in s.families.items() if f.role == 'recommender')}")
         err.print("recall pool: " + "; ".join(f"{o.label} ({o.note})" for o in options), highlight=False)
         view = LiveView(iterations)
-        loop = DesignLoop(store=s.store, proposer=CompositionSearchProposer(options, seed=settings.seed),
-                          executor=executor, releaser=s.releaser, families=s.families, agent_name=pipeline,
-                          settings=settings, workspace=s.workspace, auto_approve=auto_approve, on_event=view,
-                          subject=PipelineSubject(store=s.store, repo=s.releaser.repo, families=s.families))
+        subject = PipelineSubject(store=s.store, repo=s.releaser.repo, families=s.families)
+        session_id = uuid.uuid4().hex[:12]
+        chosen: Any = CompositionSearchProposer(options, seed=settings.seed)
+        if proposer != "search":
+            llm = compose_llm_proposer(s, options, subject, session_id=session_id, model=model or "",
+                                       api_base=api_base, temperature=temperature, budget_usd=budget_usd,
+                                       max_calls=max_calls, timeout=llm_timeout)
+            chosen = llm if proposer == "llm" else MixedProposer(llm, chosen)
+            attach_data_card(chosen, executor.split, settings.k)   # train-only statistics
+        loop = DesignLoop(store=s.store, proposer=chosen, executor=executor, releaser=s.releaser,
+                          families=s.families, agent_name=pipeline, settings=settings, workspace=s.workspace,
+                          auto_approve=auto_approve, on_event=view, subject=subject, session_id=session_id)
         err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
         try:
             if err.is_terminal:
@@ -92,3 +106,19 @@ def compose(ctx: typer.Context,
         finally:
             getattr(executor, "close", lambda: None)()
     _print_summary(summary, json_out)
+
+
+def compose_llm_proposer(s: Services, pool: list[PoolOption], subject: PipelineSubject, *, session_id: str,
+                         model: str, api_base: Optional[str], temperature: float, budget_usd: Optional[float],
+                         max_calls: Optional[int], timeout: float) -> Any:
+    """The composition LLM proposer on the agent proposer's client, budget, KB call log and
+    (workspace-overridable) prompt templates."""
+    from designer.cli.llm_wiring import StoreRecorder
+    from designer.llm import LLMBudget, load_prompt_templates, make_client
+    from designer.proposers.compose_llm import CompositionLLMProposer
+
+    return CompositionLLMProposer(
+        make_client(model, api_base), model=model, recorder=StoreRecorder(s.store),
+        budget=LLMBudget(max_usd=budget_usd, max_calls=max_calls), pool=pool, families=s.families,
+        subject=subject, temperature=temperature, session_id=session_id, timeout=timeout,
+        prompt_templates=load_prompt_templates(s.workspace.root))   # <workspace>/prompts/compose.j2 overrides

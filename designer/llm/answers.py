@@ -95,6 +95,15 @@ def parse_modules(text: str) -> list[ParsedAnswer]:
     return found
 
 
+def fenced_block(text: str, langs: frozenset[str]) -> tuple[str, str] | None:
+    """The last fenced block whose language tag (lower-cased, "" for none) is in ``langs``
+    and the prose around it (bounded: the rationale); None when there is no such block."""
+    blocks = [m for m in _FENCE.finditer(text or "") if m.group(1).lower() in langs]
+    if not blocks:
+        return None
+    return blocks[-1].group(2), _outside(text, blocks[-1].span())
+
+
 def _outside(text: str, span: tuple[int, int]) -> str:
     """The prose around the chosen block, as the rationale (bounded)."""
     prose = _FENCE.sub("", text[:span[0]] + "\n" + text[span[1]:])
