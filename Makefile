@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 WORKSPACE ?= runs
-DEMO_ITERATIONS ?= 12
+DEMO_ITERATIONS ?= 8
 
 .PHONY: setup demo test test-fast lint-imports bench clean-workspace
 
@@ -13,11 +13,13 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 
 setup: $(VENV)/.installed
 
-# The main job on the embedded default: a design session on `synthetic` with the search proposer.
+# The main job on the embedded default: `evolve` of the default pipeline on `synthetic` with
+# the search proposer: individual phases (one component agent each) and a compositional one.
 demo: setup
 	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) init
-	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) design --agent recommender \
-		--dataset synthetic --proposer search --iterations $(DEMO_ITERATIONS) --auto-approve
+	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) evolve --pipeline default \
+		--dataset synthetic --proposer search --iterations $(DEMO_ITERATIONS) --patience 2 --auto-approve
+	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) pipelines versions default
 	$(VENV)/bin/agenticrs --workspace $(WORKSPACE) agents versions recommender
 	@echo "report (open it in a browser; works offline):"
 	@$(VENV)/bin/agenticrs --workspace $(WORKSPACE) report -o $(WORKSPACE)/report.html

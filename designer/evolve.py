@@ -138,7 +138,9 @@ class Evolver:
         champion = self.store.champion(self.pipeline)
         self.summary.champion = champion.tag if champion else ""
         self.summary.champion_outer = self._pipeline_loop(None).incumbent().experiment.inner_reward
-        self.summary.phases = [phase_json(p) for p in self.store.list_phases(self.pipeline, self.summary.run_id)]
+        rid = self.summary.run_id
+        self.summary.phases = [phase_json(p) for p in self.store.list_phases(self.pipeline)
+                               if p.run_id == rid or (p.data or {}).get("resumed_by") == rid]
         self.summary.elapsed_seconds = self.clock() - start
         return self.summary
 
@@ -376,10 +378,11 @@ class Evolver:
                        f"{_f(outer_after)} is no significant gain")
 
     def _adoption_experiment(self, loop: DesignLoop):
-        found = self.store.list_experiments(agent_name=self.pipeline, dataset_key=self.dataset_key, stage="full",
-                                            limit=5)
-        mine = [e for e in found if e.session_id == loop.session_id and e.proposer == "evolve"]
-        return mine[0] if mine else None
+        """The adoption candidate's full-stage run, else its cheap one (screened out)."""
+        found = self.store.list_experiments(agent_name=self.pipeline, dataset_key=self.dataset_key, limit=10)
+        mine = [e for e in found if e.session_id == loop.session_id and e.proposer == "evolve"
+                and e.stage in ("full", "cheap")]
+        return next((e for e in mine if e.stage == "full"), mine[0] if mine else None)
 
     def _inner_pair(self, agent: str, number: int) -> tuple[float | None, float | None]:
         versions = {v.number: v for v in self.store.list_versions(agent)}

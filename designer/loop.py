@@ -264,7 +264,7 @@ class DesignLoop(JudgingMixin):
             if exp is None:
                 raise DesignerError(f"the champion {version.tag} fails on {self.dataset_key}: see "
                                     "`agenticrs history --status FAILED`; roll back or fix the agent")
-            self._emit(EventKind.BASELINE, f"champion {version.tag} scores {exp.inner_reward:.4f}",
+            self._emit(EventKind.BASELINE, f"champion {version.tag} scores val {self._metric()} {exp.inner_reward:.4f}",
                        experiment_id=exp.id, reward=exp.inner_reward)
         users, rewards = self.store.get_user_scores(exp.id)
         return Incumbent(version, code, exp, users, rewards)
