@@ -7,8 +7,9 @@ from typing import Optional
 import typer
 
 from designer.cli.evidence import evidence_json, evidence_lines
-from designer.cli.output import emit_json, err, out, table
+from designer.cli.output import emit_json, err, out, table, when
 from designer.cli.services import Services
+from designer.errors import UsageError
 from designer.promotion import align, compare
 from designer.settings import PromotionConfig
 from knowledge_base.errors import NotFoundError
@@ -33,7 +34,7 @@ def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Candidates waiting for a decision, newest first."""
     s = Services(ctx.obj)
-    rows = s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=200)
+    rows = _pending(s, agent)[:200]
     data = [{"id": e.id, "agent": e.agent_name, "family": e.family, "proposer": e.proposer,
              "model": e.proposal.get("model"), "inner_reward": e.inner_reward, "p_value": e.p_value,
              "effect_size": e.effect_size, "alpha": (e.evidence or {}).get("validation", {}).get("alpha"),
@@ -92,6 +93,9 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if data["model"]:
         out.print(f"model: {data['model']}   ask: {data['ask']}")
     out.print(f"rationale: {data['rationale']}")
+    for r in s.store.list_reviews(experiment_id=exp.id):
+        out.print(f"review: {r.decision.value} by {r.reviewer} on {when(r.created_at)}"
+                  + (f"; reason: {r.reason}" if r.reason else ""), highlight=False, markup=False)
     for line in evidence_lines(evidence):
         out.print(line, highlight=False, markup=False)
     if comparison:
@@ -133,9 +137,36 @@ def approve(ctx: typer.Context, experiment_id: int,
 
 
 @review_app.command("reject")
-def reject(ctx: typer.Context, experiment_id: int,
-           reason: str = typer.Option(..., "--reason", help="why; stored as knowledge for later proposals")) -> None:
-    """Reject a candidate; the reason is stored and shown to later proposers."""
+def reject(ctx: typer.Context,
+           experiment_id: Optional[int] = typer.Argument(None, metavar="[ID]", help="experiment to reject"),
+           reason: str = typer.Option(..., "--reason", metavar="TEXT",
+                                      help="why; stored as knowledge for later proposals"),
+           all_pending: bool = typer.Option(False, "--all-pending", help="reject every pending candidate"),
+           agent: Optional[str] = typer.Option(None, "--agent", metavar="NAME",
+                                               help="with --all-pending: only this agent's")) -> None:
+    """Reject a candidate (or every pending one); the reason is stored and shown to later proposers."""
+    if (experiment_id is None) == (not all_pending):
+        raise UsageError("give one experiment ID or --all-pending (e.g. review reject --all-pending --reason TEXT)")
+    if agent and not all_pending:
+        raise UsageError("--agent selects candidates for --all-pending; drop it when rejecting one ID")
     s = Services(ctx.obj)
-    s.releaser.reject(experiment_id, reason)
-    err.print(f"rejected experiment {experiment_id}; reason stored")
+    if experiment_id is not None:
+        s.releaser.reject(experiment_id, reason)
+        err.print(f"rejected experiment {experiment_id}; reason stored")
+        return
+    ids = [e.id for e in _pending(s, agent)]
+    for exp_id in ids:
+        s.releaser.reject(exp_id, reason)
+    err.print(f"rejected {len(ids)} pending experiment(s){_listed(ids)}; reason stored" if ids
+              else "nothing waits for review" + (f" for agent {agent}" if agent else ""))
+
+
+def _listed(ids: list[int]) -> str:
+    return f" ({', '.join(map(str, ids))})" if ids else ""
+
+
+def _pending(s: Services, agent: Optional[str]):
+    """Every pending candidate (of ``agent``), newest first; an unknown agent is an error."""
+    if agent:
+        s.store.get_agent(agent)
+    return s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=100_000)
