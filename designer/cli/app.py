@@ -76,10 +76,14 @@ def main(argv: list[str] | None = None) -> None:
     from designer.errors import DesignerError, UsageError
     from knowledge_base.errors import KnowledgeBaseError
     from sandbox.harness.data import DatasetError
+    from typer.main import get_command
+    from designer.cli.metavars import set_metavars
     _register()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    command = get_command(app)
+    set_metavars(command)
     try:
-        code = app(args=args, prog_name="agenticrs", standalone_mode=False)
+        code = command.main(args=args, prog_name="agenticrs", standalone_mode=False)
     except UsageError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False)
         sys.exit(2)

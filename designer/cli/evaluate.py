@@ -56,7 +56,7 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
              k: Optional[int] = typer.Option(None, "--k", min=1, help="list length (default 10)"),
              wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
              memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
-             columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+             columns: Optional[str] = typer.Option(None, "--columns", help="interactions file columns, comma-separated: user=COL, item=COL, timestamp=COL and optionally rating=COL"),
              allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
              json_out: bool = typer.Option(False, "--json")) -> None:
     """Validation metrics of one agent (sealed test metrics with --test), run in the sandbox."""

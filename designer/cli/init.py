@@ -37,8 +37,8 @@ def init(ctx: typer.Context,
          json_out: bool = typer.Option(False, "--json", help="print what was set up as JSON")) -> None:
     """Create the workspace (knowledge base, agents repository, experiments/); safe to run twice.
 
-    ``--dataset``/``--data-dir`` are written to ``<workspace>/config.toml``, the workspace's
-    defaults for ``design`` and ``evaluate`` (flags and ``AGENTICRS_*`` still override them).
+    --dataset and --data-dir are written to WORKSPACE/config.toml, the workspace's
+    defaults for design and evaluate (flags and AGENTICRS_* variables still override them).
     """
     options: Options = ctx.obj
     services = Services(options, create=True)

@@ -6,8 +6,8 @@ from typing import Optional
 
 import typer
 
-from designer.cli.evidence import evidence_json, evidence_lines
-from designer.cli.output import emit_json, err, out, table, when
+from designer.cli.evidence import evidence_json, evidence_lines, gain_text, visible_test_metrics
+from designer.cli.output import emit_json, err, fmt, metric_cells, number, out, p_equals, table, when
 from designer.cli.services import Services
 from designer.errors import UsageError
 from designer.promotion import align, compare
@@ -75,7 +75,6 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
             comparison = compare(*align(*mine, *theirs), PromotionConfig())
         except NotFoundError:
             comparison = None
-    test = s.store.get_test_metrics(exp.id) or {}
     data = {"id": exp.id, "agent": exp.agent_name, "promotion": exp.promotion.value, "family": exp.family,
             "proposer": exp.proposer, "model": exp.proposal.get("model"), "ask": exp.proposal.get("ask"),
             "rationale": exp.proposal.get("rationale"), "params": exp.params,
@@ -84,7 +83,7 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
             "comparison": comparison.model_dump() if comparison else (exp.evidence or {}).get("validation"),
             "evidence": evidence,
             "segments": exp.segments, "parent_segments": incumbent.segments if incumbent else {},
-            "test": test.get("metrics", {}) if _test_visible(exp, evidence) else {}, "diff": code_diff,
+            "test": visible_test_metrics(s.store, exp), "diff": code_diff,
             "reviews": [r.model_dump() for r in s.store.list_reviews(experiment_id=exp.id)]}
     if json_out:
         return emit_json(data)
@@ -100,13 +99,14 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
         out.print(line, highlight=False, markup=False)
     if comparison:
         stored_p = exp.p_value if exp.p_value is not None else comparison.p_value
-        out.print(f"inner reward: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
-                  f"gain {comparison.effect:+.4f} [95% CI {comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], "
-                  f"p={stored_p:.4f} (the test that decided promotion) over {comparison.n_users} users")
+        metric = s.store.get_agent(exp.agent_name).inner_reward
+        out.print(f"validation {metric}: {number(comparison.candidate_mean)} vs parent {number(comparison.parent_mean)}; "
+                  f"gain {gain_text(comparison.model_dump())}, "
+                  f"{p_equals(stored_p, comparison.p_method)} (the test that decided promotion) over {comparison.n_users} users")
     keys = sorted(exp.metrics)
     table("validation (candidate vs parent) and sealed test", ["metric", "val candidate", "val parent", "val delta", "test"],
-          [[k, exp.metrics.get(k), data["parent_validation"].get(k),
-            _delta(exp.metrics.get(k), data["parent_validation"].get(k)), data["test"].get(k)] for k in keys])
+          [[k, *metric_cells(k, exp.metrics.get(k), data["parent_validation"].get(k)),
+            fmt(data["test"].get(k), k)] for k in keys])
     seg_rows = []
     for seg, values in sorted(exp.segments.items()):
         for metric in ("ndcg@10",):
@@ -116,11 +116,6 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if seg_rows:
         table("per segment ndcg@10", ["segment", "candidate", "parent", "delta"], seg_rows)
     out.print(code_diff or "(code identical to the parent; only params differ)", highlight=False, markup=False)
-
-
-def _test_visible(exp, evidence) -> bool:
-    """Sealed-test numbers once the decision is made or when they vetoed: never to pick on."""
-    return "hidden" not in evidence.get("sealed_test", {})
 
 
 def _delta(a, b):
@@ -138,7 +133,7 @@ def approve(ctx: typer.Context, experiment_id: int,
 
 @review_app.command("reject")
 def reject(ctx: typer.Context,
-           experiment_id: Optional[int] = typer.Argument(None, metavar="[ID]", help="experiment to reject"),
+           experiment_id: Optional[int] = typer.Argument(None, metavar="ID", help="experiment to reject"),
            reason: str = typer.Option(..., "--reason", metavar="TEXT",
                                       help="why; stored as knowledge for later proposals"),
            all_pending: bool = typer.Option(False, "--all-pending", help="reject every pending candidate"),
