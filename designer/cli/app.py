@@ -17,6 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="AgenticRS design agent: evolve recommender agents, review and version them.")
 
 GLOBAL_OPTIONS = ("--workspace", "--db")
+GLOBAL_FLAGS = ("--verbose", "-v")
 
 
 def _print_version(value: bool) -> None:
@@ -49,10 +50,18 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move ``--workspace X``/``--db X`` from anywhere to the front, so both orders work."""
+    """Move ``--workspace X``/``--db X`` and ``-v``/``--verbose`` from anywhere to the front,
+    so both orders work (no sub-command has options of these names)."""
     front, rest, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+            i += 1
+            continue
         if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
             front += [arg, argv[i + 1]]
             i += 2
