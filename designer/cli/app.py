@@ -4,11 +4,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from designer.cli.output import err
 from designer.cli.services import Options
@@ -94,10 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = command.main(args=args, prog_name="agenticrs", standalone_mode=False)
     except UsageError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except (DesignerError, KnowledgeBaseError, DatasetError, _sandbox_error(), _family_error()) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(in_cli_words(str(e)))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: what was recorded is kept; run the same command to continue")
@@ -117,6 +119,15 @@ def main(argv: list[str] | None = None) -> None:
         err.print("interrupted: what was recorded is kept; run the same command to continue")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+PYTHON_COLUMNS = re.compile(r"Map them with columns=\{.*?\} \(or the CLI's column-mapping options\)")
+
+
+def in_cli_words(message: str) -> str:
+    """A library message as a CLI user acts on it: the data loader's Python-style column
+    mapping becomes the ``--columns`` flag."""
+    return PYTHON_COLUMNS.sub("Map them with --columns user=COL,item=COL,timestamp=COL[,rating=COL]", message)
 
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT}

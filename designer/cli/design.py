@@ -14,7 +14,7 @@ from designer.cli.output import emit_json, err, fmt, number, out, table
 from designer.cli.proposers import make_proposer
 from designer.cli.services import Services
 from designer.cli.stopping import StopRequest, StoppableProposer
-from designer.errors import UsageError
+from designer.errors import DesignerError, UsageError
 from designer.events import Event, EventKind
 from designer.executor import LocalExecutor
 from designer.proposers.search import SAMPLERS
@@ -170,6 +170,9 @@ def _run_session(s: Services, executor, settings, *, agent: str, session: Option
     try:
         with stop.on_signals(lambda m: err.print(m, highlight=False)), _progress(view):
             result = loop.run(iterations=remaining, time_budget=time_budget, workers=workers)
+    except DesignerError as e:
+        book.save(end_run(record, "", time.monotonic() - started))
+        raise explain_champion_failure(s, record.name, settings) or e from e
     except BaseException:
         book.save(end_run(record, "", time.monotonic() - started))   # killed: stays unfinished
         raise
@@ -177,6 +180,28 @@ def _run_session(s: Services, executor, settings, *, agent: str, session: Option
         record.baseline_reward = result.baseline_reward
     book.save(end_run(record, result.stopped_reason, time.monotonic() - started))
     return _summary(s, record, metric), stop
+
+
+LIMIT_FLAGS = {ExperimentStatus.TIMED_OUT: ("--wall-limit SECONDS", "wall_seconds"),
+               ExperimentStatus.OUT_OF_MEMORY: ("--memory-mb MB", "memory_mb"),
+               ExperimentStatus.KILLED_BY_LIMIT: ("--cpu-limit SECONDS or --max-processes N", "cpu_seconds")}
+
+
+def explain_champion_failure(s: Services, session: str, settings) -> Optional[DesignerError]:
+    """When the champion's own baseline run failed, the error names its status, its message,
+    the experiment to look at and, for a limit it hit, the flag that raises the limit."""
+    runs = s.store.list_experiments(session_id=session, proposer="baseline", limit=1)
+    if not runs or runs[0].status in (ExperimentStatus.COMPLETED, ExperimentStatus.RUNNING):
+        return None
+    exp = runs[0]
+    failures = s.store.list_failures(experiment_id=exp.id)
+    what = f": {failures[0].message.splitlines()[0][:200]}" if failures else ""
+    hint = "roll back (`agenticrs agents rollback`) or fix the agent"
+    if exp.status in LIMIT_FLAGS:
+        flag, key = LIMIT_FLAGS[exp.status]
+        hint = f"raise the limit with {flag} (now {fmt(getattr(settings.limits, key), key)})"
+    return DesignerError(f"the champion's baseline run (experiment {exp.id}) ended {exp.status.value} on "
+                         f"{exp.dataset_key}{what}; {hint}; details: agenticrs history show {exp.id}")
 
 
 def _count(record: SessionRecord, event: Event) -> SessionRecord:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from designer.cli.output import emit_json, err, out, table
+from designer.cli.output import emit_json, err, fmt, out, table
 from designer.cli.services import Options
 from designer.errors import UsageError
 from designer.executor import LocalExecutor
@@ -84,13 +84,22 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
             "tier": result.tier, "metrics": result.metrics, "segments": result.segments,
             "fit_seconds": result.fit_seconds, "recommend_seconds": result.recommend_seconds,
             "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
-            "error": None if result.outcome.ok else f"{result.error_type}: {result.message}"}
+            "error": None if result.outcome.ok else _error(result, limits)}
     if json_out:
         emit_json(data)
     else:
         _print(data, result)
     if not result.outcome.ok:
         raise typer.Exit(1)
+
+
+def _error(result, limits) -> str:
+    """``TIMED_OUT: wall-clock limit of 3 s reached; raise it with --wall-limit SECONDS``."""
+    text = f"{result.error_type or result.outcome.value}: {result.message}"
+    hints = {"TIMED_OUT": f"raise it with --wall-limit SECONDS (now {fmt(limits.wall_seconds, 'seconds')})",
+             "OUT_OF_MEMORY": f"raise it with --memory-mb MB (now {limits.memory_mb})"}
+    hint = hints.get(result.outcome.value)
+    return f"{text}; {hint}" if hint else text
 
 
 def _print(data: dict, result) -> None:

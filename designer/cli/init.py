@@ -10,6 +10,7 @@ import typer
 
 from designer.builtin_agents import builtin_specs
 from designer.cli.output import emit_json, err
+from designer.errors import UsageError
 from designer.cli.services import Options, Services, archive_foreign_experiments
 from designer.release import Releaser
 from designer.versions import AgentRepository
@@ -41,6 +42,9 @@ def init(ctx: typer.Context,
     defaults for design and evaluate (flags and AGENTICRS_* variables still override them).
     """
     options: Options = ctx.obj
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder: pass the folder that holds the data set "
+                         "(e.g. ../shared/data/ml-100k)")
     services = Services(options, create=True)
     ws = services.workspace
     if dataset or data_dir:
