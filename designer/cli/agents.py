@@ -40,7 +40,8 @@ def list_agents(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
     if json_out:
         return emit_json(rows)
     table("agents", ["name", "role", "champion", "family", "versions", "inner reward"],
-          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], r["inner_reward"]] for r in rows])
+          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], r["inner_reward"]] for r in rows],
+          optional=("role", "versions"), wrap=("name", "family"))
 
 
 @agents_app.command("show")
@@ -113,7 +114,8 @@ def versions(ctx: typer.Context, name: str, json_out: bool = typer.Option(False,
         return emit_json(rows)
     table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", "test delta", "sha", "created"],
           [["*" if r["champion"] else "", r["tag"], r["family"], fmt(r["parent_version"]),
-            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows])
+            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows],
+          optional=("created", "sha", "parent", "experiment"), wrap=("tag", "family"))
 
 
 def _test_flag(row: dict) -> str:

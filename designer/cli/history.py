@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from designer.cli.evidence import evidence_json, evidence_lines, visible_test_metrics
-from designer.cli.output import emit_json, fmt, metric_cells, out, p_equals, table, when
+from designer.cli.output import emit_json, fmt, metric_cells, out, p_equals, reward_header, table, when
 from designer.cli.plot import best_so_far, curve
 from designer.cli.services import Options, Services
 from designer.errors import UsageError
@@ -102,12 +102,12 @@ def history(ctx: typer.Context, agent: Optional[str] = AGENT,
         out.print(f"no experiments match {filters.described()}" if filters.described() else
                   "no experiments yet: run `agenticrs design --agent recommender`")
         return
-    metric = _reward_header(s, rows)
+    metric = reward_header(s.store, [e.agent_name for e in rows])
     table("history" + (f" ({filters.described()})" if filters.described() else ""),
           ["id", "agent", "stage", "status", "promotion", "proposer", "family", metric, "p", "secs", "params"],
           [[e.id, e.agent_name, e.stage, e.status, e.promotion, e.proposer, e.family, e.inner_reward,
             e.p_value, e.wall_seconds, params_text(e.params)] for e in rows],
-          optional=("params", "agent", "secs", "p", "stage", "proposer"), wrap=("params",))
+          optional=("params", "agent", "secs", "p", "stage", "proposer"), wrap=("params", "family"))
     _curve(s, filters)
 
 
@@ -124,12 +124,6 @@ def params_text(params: dict) -> str:
     def value(v) -> str:
         return f"{v:g}" if isinstance(v, float) else str(v)
     return ", ".join(f"{k}={value(v)}" for k, v in params.items()) if params else "-"
-
-
-def _reward_header(s: Services, rows) -> str:
-    """``val ndcg@10`` when every row's agent has that inner reward, else ``val reward``."""
-    metrics = {s.store.get_agent(a).inner_reward for a in {e.agent_name for e in rows}}
-    return f"val {metrics.pop()}" if len(metrics) == 1 else "val reward"
 
 
 def _curve(s: Services, filters: Filters) -> None:

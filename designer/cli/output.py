@@ -133,7 +133,8 @@ def _float(value: float, kind: str) -> str:
 def metric_cells(metric: str, value: Any, before: Any) -> list[str]:
     """``value``, ``before`` and their difference as text, in ``metric``'s format."""
     both = isinstance(value, (int, float)) and isinstance(before, (int, float))
-    delta = fmt(value - before, metric if metric.endswith(SECONDS) else "delta") if both else "-"
+    kind = metric if metric.endswith(SECONDS) or metric.endswith("_mb") else "delta"
+    delta = fmt(value - before, kind) if both else "-"
     return [fmt(value, metric), fmt(before, metric), delta]
 
 
@@ -169,6 +170,12 @@ def p_equals(p: float, method: str = "permutation", resamples: int = DEFAULT_RES
     """``p=0.0123``, or ``p<=0.0005 (the resampling floor ...)`` for a permutation p-value at its floor."""
     text = p_text(p, resamples, floor=method == "permutation")
     return f"p{text}" if text.startswith("<=") else f"p={text}"
+
+
+def reward_header(store: Any, agents: Iterable[str]) -> str:
+    """``val ndcg@10`` when every agent named has that inner reward, else ``val reward``."""
+    metrics = {store.get_agent(a).inner_reward for a in set(agents)}
+    return f"val {metrics.pop()}" if len(metrics) == 1 else "val reward"
 
 
 def when(value: datetime | None) -> str:

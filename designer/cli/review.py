@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from designer.cli.evidence import evidence_json, evidence_lines, gain_text, visible_test_metrics
-from designer.cli.output import emit_json, err, fmt, metric_cells, number, out, p_equals, table, when
+from designer.cli.output import emit_json, err, fmt, metric_cells, number, out, p_equals, reward_header, table, when
 from designer.cli.services import Services
 from designer.errors import UsageError
 from designer.promotion import align, compare
@@ -45,10 +45,11 @@ def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "
     if not data:
         out.print("nothing waits for review")
         return
-    table("pending review", ["id", "agent", "family", "proposer", "val reward", "val gain", "p", "alpha",
-                             "sealed test"],
+    table("pending review", ["id", "agent", "family", "proposer", reward_header(s.store, [d["agent"] for d in data]),
+                             "val gain", "p", "alpha", "sealed test"],
           [[d["id"], d["agent"], d["family"], d["proposer"], d["inner_reward"], d["effect_size"], d["p_value"],
-            d["alpha"], {None: "-", True: "VETO", False: "ok"}[d["sealed_test_vetoed"]]] for d in data])
+            d["alpha"], {None: "-", True: "VETO", False: "ok"}[d["sealed_test_vetoed"]]] for d in data],
+          optional=("alpha", "agent", "proposer"), wrap=("agent", "family"))
 
 
 def _incumbent(s: Services, exp):

@@ -166,3 +166,17 @@ def test_agents_show_prints_the_champions_space_and_code(ws):
     assert data["champion_family"] == "ease" and set(data["parameter_space"]) == set(load_families()["ease"].params)
     assert data["champion_params"] == {"l2": 300.0} and "300" in data["champion_code"]
     assert "parameter space of ease" in cli(ws, "agents", "show", "recommender").stdout
+
+
+def test_every_list_table_fits_80_columns_and_keeps_its_ids(ws):
+    first = record(ws, l2=7.0, promotion=PromotionState.PENDING_REVIEW, p=1e-6)
+    second = record(ws, l2=300.0, ndcg=0.35, promotion=PromotionState.PENDING_REVIEW, p=FLOOR)
+    review = cli(ws, "review", "list", env=NARROW).stdout
+    assert widest(review) <= 80 and re.search(rf"│ {first} +│", review) and re.search(rf"│ {second} +│", review)
+    assert "val ndcg@10" in review and "…" not in review
+    cli(ws, "review", "approve", str(second))
+    for args in (["agents", "list"], ["agents", "versions", "recommender"]):
+        text = cli(ws, *args, env=NARROW).stdout
+        assert widest(text) <= 80 and "…" not in text, (args, text)
+    versions = cli(ws, "agents", "versions", "recommender", env=NARROW).stdout
+    assert "recommender/v1" in versions and "recommender/v2" in versions
