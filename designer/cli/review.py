@@ -130,6 +130,10 @@ def approve(ctx: typer.Context, experiment_id: int,
     s = Services(ctx.obj)
     version = s.releaser.approve(experiment_id, reason=reason)
     err.print(f"approved: {version.tag} (commit {version.git_sha[:10]}) is now the champion")
+    moot = s.releaser.supersede_stale(version.agent_name)
+    if moot:
+        err.print(f"superseded {len(moot)} other pending candidate(s) compared with the old champion "
+                  f"({', '.join(map(str, moot))}): `agenticrs design` compares new candidates with {version.tag}")
 
 
 @review_app.command("reject")

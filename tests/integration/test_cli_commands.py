@@ -146,3 +146,13 @@ def test_review_reject_all_pending_rejects_them_all_and_show_prints_the_reason(w
         shown = cli(ws, "review", "show", str(exp)).stdout
         assert f"review: REJECTED by " in shown and f"reason: {REASON}" in shown
     assert "nothing waits for review" in cli(ws, "review", "reject", "--all-pending", "--reason", "x").stderr
+
+
+def test_approving_one_candidate_supersedes_the_others_compared_with_the_old_champion(ws):
+    first, second = record_candidate(ws, 7.0, 0.3), record_candidate(ws, 300.0, 0.35)
+    done = cli(ws, "review", "approve", str(second))
+    assert f"superseded 1 other pending candidate(s) compared with the old champion ({first})" in done.stderr
+    assert json.loads(cli(ws, "review", "list", "--json").stdout) == []
+    shown = json.loads(cli(ws, "history", "show", str(first), "--json").stdout)
+    assert shown["promotion"] == "SUPERSEDED"
+    assert "the champion is now recommender/v2" in shown["evidence"]["superseded"]
