@@ -9,7 +9,8 @@ from typing import Iterator, Optional
 
 import typer
 
-from designer.cli.live import Heartbeat, LiveView, heartbeat_seconds
+from designer.cli import live
+from designer.cli.live import Heartbeat, heartbeat_seconds
 from designer.cli.output import emit_json, err, fmt, number, out, table
 from designer.cli.proposers import make_proposer
 from designer.cli.services import Services
@@ -126,7 +127,7 @@ def design(ctx: typer.Context,
                                                              candidates_per_call=candidates_per_call))
         finally:
             getattr(executor, "close", lambda: None)()
-    _print_summary(summary, json_out)
+    _print_session(summary, json_out)
     if stop.signal:
         err.print(f"session {summary['session']} stopped by {stop.signal} after {summary['iterations']} iteration(s); "
                   "run the same command to continue it", highlight=False)
@@ -154,7 +155,7 @@ def _run_session(s: Services, executor, settings, *, agent: str, session: Option
                            session_id=record.name, **proposer_flags)
     if proposer_kind != "search":   # prompts show the data card (train-only statistics)
         attach_data_card(chosen.proposer, executor.split, settings.k)
-    view = LiveView(err, metric, iterations, done_before=done, best=_best(s, record.name),
+    view = live.LiveView(err, metric, iterations, done_before=done, best=_best(s, record.name),
                     on_iteration=lambda event: book.save(_count(record, event)))
     loop = DesignLoop(store=s.store, proposer=StoppableProposer(chosen.proposer, stop), executor=executor,
                       releaser=s.releaser, families=s.families, agent_name=agent, settings=settings,
@@ -216,7 +217,7 @@ def _count(record: SessionRecord, event: Event) -> SessionRecord:
 
 
 @contextmanager
-def _progress(view: LiveView) -> Iterator[None]:
+def _progress(view: live.LiveView) -> Iterator[None]:
     """A live status line on a TTY, heartbeat lines otherwise."""
     if err.is_terminal:
         with err.status(view):
@@ -279,15 +280,44 @@ def _prices(text: Optional[str]) -> tuple[float, float] | None:
     return cost_in, cost_out
 
 
-def _print_summary(data: dict, json_out: bool) -> None:
+class LiveView(live.LiveView):
+    """The view of other loop commands (``compose``, ``evolve``): ``LiveView(iterations)``;
+    a rich ``Status`` assigned to ``status`` shows the live status line."""
+
+    def __init__(self, iterations: Optional[int] = None, metric: str = "reward"):
+        super().__init__(err, metric, iterations)
+        self.status = None
+
+    def __call__(self, event: Event) -> None:
+        super().__call__(event)
+        if self.status is not None:
+            self.status.update(self)
+
+
+def _print_summary(summary, json_out: bool) -> None:
+    """The summary of one loop run (a ``SessionSummary``, e.g. of ``compose``); its JSON keys
+    are those `design --json` had before sessions (no ``metric``)."""
+    data = {"session": summary.session_id, "agent": summary.agent, "dataset": summary.dataset_key,
+            "iterations": summary.iterations, "evaluated": summary.evaluated, "failed": summary.failed,
+            "screened_out": summary.screened_out, "duplicates": summary.duplicates,
+            "promoted_experiments": summary.promoted, "approved_versions": summary.approved,
+            "baseline_reward": summary.baseline_reward, "best_reward": summary.best_reward,
+            "best_experiment": summary.best_experiment_id, "stopped": summary.stopped_reason,
+            "elapsed_seconds": round(summary.elapsed_seconds, 1)}
+    if json_out:
+        return emit_json(data)
+    _print_session(data | {"metric": "reward"}, json_out=False)
+
+
+def _print_session(data: dict, json_out: bool) -> None:
     if json_out:
         return emit_json(data)
     metric = data["metric"]
     rows = [[k, v] for k, v in data.items() if k not in ("baseline_reward", "best_reward", "metric")]
     rows += [[f"baseline ({metric})", number(data["baseline_reward"]) if data["baseline_reward"] is not None else "-"],
              [f"best ({metric})", number(data["best_reward"]) if data["best_reward"] is not None else "-"]]
-    table(f"design session {data['session']} (all runs)", ["", "value"],
-          [[k, _value(k, v)] for k, v in rows])
+    title = f"design session {data['session']}" + (" (all runs)" if "runs" in data else "")
+    table(title, ["", "value"], [[k, _value(k, v)] for k, v in rows])
     if data["promoted_experiments"] and not data["approved_versions"]:
         out.print("winners wait for review: agenticrs review list")
 

@@ -82,7 +82,7 @@ class LiveView:
         self.last_line = self.clock()
         self.console.print(text, style=style, highlight=False, markup=False)
 
-    def status(self) -> str:
+    def status_line(self) -> str:
         """``iteration 3/10 · ials factors=64 · full evaluation, experiment 12 · 1:05 · best val ndcg@10 0.2921``."""
         with self._lock:
             total = f"/{self.total}" if self.total else ""
@@ -92,7 +92,7 @@ class LiveView:
 
     def __rich__(self) -> Text:
         """Re-rendered by the spinner several times a second: the elapsed time moves."""
-        return Text(self.status(), no_wrap=True, overflow="ellipsis")
+        return Text(self.status_line(), no_wrap=True, overflow="ellipsis")
 
 
 def _candidate(event: Event) -> str:
@@ -104,7 +104,7 @@ def _candidate(event: Event) -> str:
 
 
 class Heartbeat:
-    """``with Heartbeat(view):`` prints ``view.status()`` as a line whenever nothing was
+    """``with Heartbeat(view):`` prints ``view.status_line()`` as a line whenever nothing was
     printed for ``every`` seconds (for logs and CI, where no status line can redraw)."""
 
     def __init__(self, view: LiveView, every: float):
@@ -115,7 +115,7 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(min(1.0, self.every / 4)):
             if self.view.clock() - self.view.last_line >= self.every:
-                self.view.line(f"... {self.view.status()}")
+                self.view.line(f"... {self.view.status_line()}")
 
     def __enter__(self) -> "Heartbeat":
         self._thread.start()
