@@ -40,6 +40,12 @@ def visible_test_metrics(store: Any, exp: Experiment) -> dict[str, Any]:
     return dict(test.get("metrics") or {}) if shown else {}
 
 
+def gain_text(c: dict[str, Any]) -> str:
+    """``+0.0123 [95% CI +0.0050, +0.0190]`` of a comparison."""
+    return (f"{number(c['effect'], signed=True)} [95% CI {number(c['ci_low'], signed=True)}, "
+            f"{number(c['ci_high'], signed=True)}]")
+
+
 def evidence_lines(ev: dict[str, Any]) -> list[str]:
     """Human lines for ``evidence_json``'s result; every number names its metric and split."""
     metric = ev.get("metric", "inner reward")
@@ -76,14 +82,7 @@ def evidence_lines(ev: dict[str, Any]) -> list[str]:
             flag = "VETO (auto-approval stopped): " if t.get("vetoed") else "sealed test: "
             lines.append(flag + t.get("reason", ""))
             if v and "delta" in t:
-                lines.append(f"  test delta {number(t['delta'], signed=True)} next to validation delta "
-                             f"{number(v['effect'], signed=True)}")
+                lines.append(f"  test delta {t['delta']:+.4f} next to validation delta {v['effect']:+.4f}")
     if (s := ev.get("superseded")):
         lines.append(f"superseded: {s}")
     return lines
-
-
-def gain_text(c: dict[str, Any]) -> str:
-    """``+0.0123 [95% CI +0.0050, +0.0190]`` of a comparison."""
-    return (f"{number(c['effect'], signed=True)} [95% CI {number(c['ci_low'], signed=True)}, "
-            f"{number(c['ci_high'], signed=True)}]")
