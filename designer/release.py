@@ -178,6 +178,23 @@ class Releaser:
             log.warning("%s is a version but not the champion: %s", version.tag, e)
             return self.store.get_version_by_id(version.id)
 
+    def supersede_stale(self, agent: str) -> list[int]:
+        """Mark SUPERSEDED every pending candidate of ``agent`` compared with a version that is
+        no longer the champion (e.g. after another one was approved): it never beat the
+        current champion, so approving it is refused anyway. Returns their ids."""
+        champion = self.store.champion(agent)
+        if champion is None:
+            return []
+        stale = [e for e in self.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW,
+                                                        limit=100_000)
+                 if e.parent_version_id not in (None, champion.id)]
+        for exp in stale:
+            parent = (exp.evidence or {}).get("parent_version") or f"version id {exp.parent_version_id}"
+            reason = f"compared with {parent}, but the champion is now {champion.tag}"
+            self.store.set_promotion(exp.id, PromotionState.SUPERSEDED,
+                                     evidence={**(exp.evidence or {}), "superseded": reason})
+        return [e.id for e in stale]
+
     def reject(self, experiment_id: int, reason: str, reviewer: str | None = None) -> None:
         """Reject a pending candidate; the reason becomes knowledge for later prompts."""
         if not reason.strip():

@@ -82,8 +82,21 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DesignSe
         return DesignSettings(**merged)
     except ValidationError as e:
         where = f"{config_file}, " if config_file else ""
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(_problem(err) for err in e.errors())
         raise UsageError(f"invalid settings ({where}AGENTICRS_* environment or flags): {problems}") from None
+
+
+def _problem(err: Any) -> str:
+    """One validation error; an unknown key lists the valid keys of its table."""
+    where = ".".join(map(str, err["loc"]))
+    if err["type"] != "extra_forbidden":
+        return f"{where}: {err['msg']}"
+    model: Any = DesignSettings
+    for part in err["loc"][:-1]:
+        model = model.model_fields[part].annotation
+    table = ".".join(map(str, err["loc"][:-1]))
+    return f"unknown key {where!r}; valid {'keys of [' + table + ']' if table else 'top-level keys'}: " \
+        + ", ".join(k for k, f in model.model_fields.items() if not f.exclude)
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

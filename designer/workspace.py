@@ -120,6 +120,11 @@ class Workspace:
         root = root.resolve()
         marker = root / MARKER
         if not marker.is_file():
+            if (root.parent / MARKER).is_file():   # e.g. the default ./runs, typed inside runs/
+                raise WorkspaceError(
+                    f"no workspace at {root}, but you are inside the workspace {root.parent}: pass "
+                    f"--workspace {root.parent} (or run the command from {root.parent.parent})"
+                )
             raise WorkspaceError(
                 f"no workspace at {root}: run `agenticrs init --workspace {root}` "
                 "(or set AGENTICRS_WORKSPACE to an existing one)"

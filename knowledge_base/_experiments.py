@@ -125,23 +125,36 @@ class ExperimentsMixin(StoreBase):
         before_id: int | None = None,
         newest_first: bool = True,
         after_id: int | None = None,
+        session_id: str | None = None,
+        proposer: str | None = None,
+        dataset_prefix: str | None = None,
+        by_reward: bool = False,
     ) -> list[Experiment]:
         """One page of experiments matching every given filter, ordered by id.
 
         Keyset pagination: pass the last id of a page as ``before_id`` (newest first) or
         ``after_id`` (oldest first) to get the next page. ``status``/``promotion`` take one
-        value or several.
+        value or several; ``dataset_prefix`` matches keys that start with it. ``by_reward``
+        orders by inner reward instead, highest first, runs without one last.
         """
         query = _filtered(
             select(ExperimentRow), agent_name, status, promotion, dataset_key, family, stage
         )
+        for column, value in (("session_id", session_id), ("proposer", proposer)):
+            if value is not None:
+                query = query.where(getattr(ExperimentRow, column) == value)
+        if dataset_prefix is not None:
+            query = query.where(ExperimentRow.dataset_key.startswith(dataset_prefix, autoescape=True))
         if before_id is not None:
             query = query.where(ExperimentRow.id < before_id)
         if after_id is not None:
             query = query.where(ExperimentRow.id > after_id)
-        order = ExperimentRow.id.desc() if newest_first else ExperimentRow.id.asc()
+        order = [ExperimentRow.id.desc() if newest_first else ExperimentRow.id.asc()]
+        if by_reward:
+            reward = ExperimentRow.inner_reward
+            order = [reward.is_(None), reward.desc(), *order]
         with self._read() as session:
-            rows = session.scalars(query.order_by(order).limit(limit))
+            rows = session.scalars(query.order_by(*order).limit(limit))
             return [to_model(Experiment, row) for row in rows]
 
     def count_experiments(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from designer.cli.output import emit_json, err, fmt, out, table, when
+from designer.cli.output import emit_json, err, fmt, number, out, table, when
 from designer.cli.services import Services
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agents and their versions.")
@@ -40,24 +40,66 @@ def list_agents(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
     if json_out:
         return emit_json(rows)
     table("agents", ["name", "role", "champion", "family", "versions", "inner reward"],
-          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], r["inner_reward"]] for r in rows])
+          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], r["inner_reward"]] for r in rows],
+          optional=("role", "versions"), wrap=("name", "family"))
 
 
 @agents_app.command("show")
-def show(ctx: typer.Context, name: str, json_out: bool = typer.Option(False, "--json")) -> None:
-    """One agent: description, contract, parameter space, champion and its code."""
+def show(ctx: typer.Context, name: str,
+         code: bool = typer.Option(False, "--code", help="print the champion's full source"),
+         json_out: bool = typer.Option(False, "--json")) -> None:
+    """One agent: description, contract, the champion's parameter space and code."""
     s = Services(ctx.obj)
     agent = s.store.get_agent(name)
-    data = agent_json(s.store, agent) | {"interface": agent.interface, "parameter_space": agent.parameter_space}
     champion = s.store.champion(name)
+    source = s.store.get_code(champion.code_hash) if champion and champion.code_hash else None
+    if champion and source is None:
+        source = s.repo.read_version(name, champion.number).code
+    space = champion_space(s.families, champion, source) if champion else agent.parameter_space
+    data = agent_json(s.store, agent) | {
+        "interface": agent.interface, "parameter_space": space,
+        "champion_params": champion.params if champion else None, "champion_code": source,
+        "champion_code_git": _git_show(s, champion) if champion else None}
     if json_out:
         return emit_json(data)
-    out.print(f"[bold]{agent.name}[/] ({agent.role}), inner reward {agent.inner_reward}")
+    out.print(f"[bold]{agent.name}[/] ({agent.role}), inner reward: validation {agent.inner_reward}")
     out.print(agent.description)
     out.print(f"champion: {data['champion']} ({data['champion_family']}), {data['versions']} version(s)")
     if champion:
-        out.print(f"params: {champion.params}")
-    out.print("\ncontract:\n" + agent.interface)
+        out.print(f"params: {champion.params}", highlight=False)
+    if space:
+        table(f"parameter space of {data['champion_family'] or agent.family}",
+              ["param", "type", "range / choices", "default", "champion"],
+              [[p, spec.get("type"), _range(spec), spec.get("default"),
+                (champion.params if champion else {}).get(p)] for p, spec in space.items()])
+    out.print("\ncontract:\n" + agent.interface, highlight=False, markup=False)
+    if source is not None and code:
+        out.print(f"\n--- {data['champion']} agent.py ---", highlight=False, markup=False)
+        out.print(source, highlight=False, markup=False)
+    elif source is not None:
+        out.print(f"\ncode: {len(source.splitlines())} lines; print it with `agenticrs agents show {name} --code` "
+                  f"or `{data['champion_code_git']}`", highlight=False, markup=False)
+
+
+def champion_space(families: dict, champion, code: str | None) -> dict:
+    """The parameter space of the champion's family (a built-in or workspace family), or the
+    ``SPACE`` its module declares (LLM-written code); {} if it has none."""
+    from designer.families import declared_space
+    family = families.get(champion.family)
+    specs = family.params if family is not None else declared_space(code or "")
+    return {p: spec.model_dump(mode="json") for p, spec in specs.items()}
+
+
+def _range(spec: dict) -> str:
+    if spec.get("choices"):
+        return ", ".join(map(str, spec["choices"]))
+    if spec.get("low") is None and spec.get("high") is None:
+        return "-"
+    return f"{fmt(spec.get('low'))} .. {fmt(spec.get('high'))}" + (" (log)" if spec.get("log") else "")
+
+
+def _git_show(s: Services, champion) -> str:
+    return f"git -C {s.workspace.agents_repo} show {champion.tag}:{champion.agent_name}/agent.py"
 
 
 @agents_app.command("versions")
@@ -72,14 +114,15 @@ def versions(ctx: typer.Context, name: str, json_out: bool = typer.Option(False,
         return emit_json(rows)
     table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", "test delta", "sha", "created"],
           [["*" if r["champion"] else "", r["tag"], r["family"], fmt(r["parent_version"]),
-            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows])
+            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows],
+          optional=("created", "sha", "parent", "experiment"), wrap=("tag", "family"))
 
 
 def _test_flag(row: dict) -> str:
     """Sealed-test delta against the parent; a negative one is flagged."""
     if row["test_delta"] is None:
         return "-"
-    return f"{row['test_delta']:+.4f}" + (" (below parent!)" if row["test_below_parent"] else "")
+    return f"{number(row['test_delta'], signed=True)}" + (" (below parent!)" if row["test_below_parent"] else "")
 
 
 @agents_app.command("rollback")

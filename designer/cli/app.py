@@ -4,11 +4,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from designer.cli.output import err
 from designer.cli.services import Options
@@ -17,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="AgenticRS design agent: evolve recommender agents, review and version them.")
 
 GLOBAL_OPTIONS = ("--workspace", "--db")
+GLOBAL_FLAGS = ("--verbose", "-v")
 
 
 def _print_version(value: bool) -> None:
@@ -49,10 +52,18 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move ``--workspace X``/``--db X`` from anywhere to the front, so both orders work."""
+    """Move ``--workspace X``/``--db X`` and ``-v``/``--verbose`` from anywhere to the front,
+    so both orders work (no sub-command has options of these names)."""
     front, rest, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+            i += 1
+            continue
         if arg in GLOBAL_OPTIONS and i + 1 < len(argv):
             front += [arg, argv[i + 1]]
             i += 2
@@ -77,15 +88,19 @@ def main(argv: list[str] | None = None) -> None:
     from designer.errors import DesignerError, UsageError
     from knowledge_base.errors import KnowledgeBaseError
     from sandbox.harness.data import DatasetError
+    from typer.main import get_command
+    from designer.cli.metavars import set_metavars
     _register()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
+    command = get_command(app)
+    set_metavars(command)
     try:
-        code = app(args=args, prog_name="agenticrs", standalone_mode=False)
+        code = command.main(args=args, prog_name="agenticrs", standalone_mode=False)
     except UsageError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except (DesignerError, KnowledgeBaseError, DatasetError, _sandbox_error(), _family_error()) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(in_cli_words(str(e)))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: what was recorded is kept; run the same command to continue")
@@ -105,6 +120,15 @@ def main(argv: list[str] | None = None) -> None:
         err.print("interrupted: what was recorded is kept; run the same command to continue")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+PYTHON_COLUMNS = re.compile(r"Map them with columns=\{.*?\} \(or the CLI's column-mapping options\)")
+
+
+def in_cli_words(message: str) -> str:
+    """A library message as a CLI user acts on it: the data loader's Python-style column
+    mapping becomes the ``--columns`` flag."""
+    return PYTHON_COLUMNS.sub("Map them with --columns user=COL,item=COL,timestamp=COL[,rating=COL]", message)
 
 
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT}

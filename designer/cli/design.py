@@ -2,26 +2,29 @@
 from __future__ import annotations
 
 import fcntl
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
 
-from designer.cli.output import emit_json, err, out, table
+from designer.cli import live
+from designer.cli.live import Heartbeat, heartbeat_seconds
+from designer.cli.output import emit_json, err, fmt, number, out, table
 from designer.cli.proposers import make_proposer
 from designer.cli.services import Services
-from designer.errors import UsageError
+from designer.cli.stopping import StopRequest, StoppableProposer
+from designer.errors import DesignerError, UsageError
 from designer.events import Event, EventKind
 from designer.executor import LocalExecutor
 from designer.proposers.search import SAMPLERS
 from designer.llm.data_card import attach_data_card
 from designer.loop import DesignLoop
+from designer.sessions import SessionBook, check_name, SessionRecord, end_run, kb_iterations, session_summary, start_run
 from designer.settings import limit_overrides, load_settings, parse_columns
 from designer.static_check import check_module
-
-STYLE = {EventKind.NEW_BEST: "bold green", EventKind.APPROVED: "bold green", EventKind.PENDING_REVIEW: "green",
-         EventKind.FAILED: "red", EventKind.PROPOSAL_FAILED: "red", EventKind.SCREENED_OUT: "yellow"}
+from knowledge_base.models import ExperimentStatus
 
 
 def register(app: typer.Typer) -> None:
@@ -41,28 +44,11 @@ def agent_lock(folder: Path, agent: str) -> Iterator[None]:
         yield
 
 
-class LiveView:
-    """Prints one line per event that matters; a status line shows the current state on a TTY."""
-
-    def __init__(self, iterations: Optional[int]):
-        self.iterations, self.best, self.status = iterations, None, None
-
-    def __call__(self, event: Event) -> None:
-        if event.reward is not None and event.kind in (EventKind.NEW_BEST, EventKind.BASELINE):
-            self.best = event.reward
-        if event.important:
-            style = STYLE.get(event.kind, "")
-            prefix = f"[{event.iteration:>3}]" if event.iteration else "[  -]"
-            err.print(f"{prefix} {event.message}", style=style, highlight=False, markup=False)
-        if self.status is not None:
-            total = f"/{self.iterations}" if self.iterations else ""
-            best = f"{self.best:.4f}" if self.best is not None else "-"
-            self.status.update(f"iteration {event.iteration}{total} · {event.kind.value} · best {best}")
-
-
 def design(ctx: typer.Context,
            agent: str = typer.Option(..., "--agent", help="agent to improve (see `agenticrs agents list`)"),
-           iterations: Optional[int] = typer.Option(None, "--iterations", min=1),
+           iterations: Optional[int] = typer.Option(None, "--iterations", min=1,
+                                                    help="iterations of the whole session, earlier runs included "
+                                                    "(default 10 without --time-budget)"),
            time_budget: Optional[float] = typer.Option(None, "--time-budget", min=1, help="seconds"),
            proposer: str = typer.Option("search", "--proposer", help="search | llm | mixed"),
            sampler: str = typer.Option("tpe", "--sampler", help="search: tpe | cmaes | random"),
@@ -88,7 +74,7 @@ def design(ctx: typer.Context,
            memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
            max_processes: Optional[int] = typer.Option(None, "--max-processes", help="processes+threads per run"),
            output_mb: Optional[int] = typer.Option(None, "--output-mb", help="output quota per run"),
-           columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+           columns: Optional[str] = typer.Option(None, "--columns", help="interactions file columns, comma-separated: user=COL, item=COL, timestamp=COL and optionally rating=COL"),
            answer_format: str = typer.Option("markdown", "--answer-format", help="llm: markdown | json (JSON schema)"),
            llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
            max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="llm: answer length cap"),
@@ -102,12 +88,17 @@ def design(ctx: typer.Context,
            executor_name: str = typer.Option("local", "--executor", help="local | ray (agenticrs[ray]: see docs/scale.md)"),
            address: Optional[str] = typer.Option(None, "--address", metavar="auto|HOST:PORT",
                                                  help="ray: the cluster to join (default: a private local one)"),
+           session: Optional[str] = typer.Option(None, "--session", metavar="NAME",
+                                                 help="session to run or continue (default: continue the agent's "
+                                                 "last unfinished session on this data set, else a new one)"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Propose, evaluate in the sandbox, and promote better versions of AGENT."""
     _check_flags(proposer=proposer, sampler=sampler, parent_policy=parent_policy, executor=executor_name,
                  answer_format=answer_format, model=model)
     price_pair = _prices(prices)            # every flag is checked before any work
+    if session is not None:
+        check_name(session)
     if iterations is None and time_budget is None:
         iterations = 10
     s = Services(ctx.obj)
@@ -124,30 +115,133 @@ def design(ctx: typer.Context,
     with agent_lock(s.workspace.root / "locks", agent):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
         executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
-        chosen = make_proposer(proposer, store=s.store, agent=agent, workspace=s.workspace, sampler=sampler,
-                               seed=settings.seed, model=model, api_base=api_base, temperature=temperature,
-                               budget_usd=budget_usd, max_calls=max_calls, prices=price_pair,
-                               answer_format=answer_format, llm_timeout=llm_timeout, max_tokens=max_tokens,
-                               candidates_per_call=candidates_per_call)
-        if proposer != "search":   # prompts show the data card (train-only statistics)
-            attach_data_card(chosen.proposer, executor.split, settings.k)
-        view = LiveView(iterations)
-        loop = DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
-                          families=s.families, agent_name=agent, settings=settings, workspace=s.workspace,
-                          auto_approve=auto_approve, on_event=view, static_check=check_module,
-                          session_id=chosen.session_id, insights=chosen.insights,
-                          parent_policy=parent_policy, epsilon=epsilon)
-        err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer}", highlight=False)
         try:
-            if err.is_terminal:
-                with err.status("starting") as status:
-                    view.status = status
-                    summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
-            else:
-                summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
+            summary, stop = _run_session(s, executor, settings, agent=agent, session=session, iterations=iterations,
+                                         time_budget=time_budget, workers=workers, auto_approve=auto_approve,
+                                         parent_policy=parent_policy, epsilon=epsilon, proposer_kind=proposer,
+                                         proposer_flags=dict(sampler=sampler, model=model, api_base=api_base,
+                                                             temperature=temperature, budget_usd=budget_usd,
+                                                             max_calls=max_calls, prices=price_pair,
+                                                             answer_format=answer_format, llm_timeout=llm_timeout,
+                                                             max_tokens=max_tokens,
+                                                             candidates_per_call=candidates_per_call))
         finally:
             getattr(executor, "close", lambda: None)()
-    _print_summary(summary, json_out)
+    _print_session(summary, json_out)
+    if stop.signal:
+        err.print(f"session {summary['session']} stopped by {stop.signal} after {summary['iterations']} iteration(s); "
+                  "run the same command to continue it", highlight=False)
+        raise typer.Exit(stop.exit_code)
+
+
+def _run_session(s: Services, executor, settings, *, agent: str, session: Optional[str], iterations: Optional[int],
+                 time_budget: Optional[float], workers: int, auto_approve: bool, parent_policy: str, epsilon: float,
+                 proposer_kind: str, proposer_flags: dict) -> tuple[dict, StopRequest]:
+    """Run (or continue) the session; its summary over every run, and the stop request."""
+    book = SessionBook(s.workspace.root / "sessions")
+    record, continued = book.choose(session, agent, executor.dataset_key)
+    start_run(record, kb_iterations(_session_experiments(s, record.name)))
+    record.target_iterations = iterations
+    done = record.iterations
+    metric = s.store.get_agent(agent).inner_reward
+    stop = StopRequest()
+    if iterations is not None and done >= iterations:
+        err.print(f"session {record.name} already ran {done} of {iterations} iteration(s): nothing to do; raise "
+                  "--iterations to continue it, or start another with --session NAME", highlight=False)
+        book.save(end_run(record, "iterations done", 0.0))
+        return _summary(s, record, metric), stop
+    book.save(record)
+    chosen = make_proposer(proposer_kind, store=s.store, agent=agent, workspace=s.workspace, seed=settings.seed,
+                           session_id=record.name, **proposer_flags)
+    if proposer_kind != "search":   # prompts show the data card (train-only statistics)
+        attach_data_card(chosen.proposer, executor.split, settings.k)
+    view = live.LiveView(err, metric, iterations, done_before=done, best=_best(s, record.name),
+                    on_iteration=lambda event: book.save(_count(record, event)))
+    loop = DesignLoop(store=s.store, proposer=StoppableProposer(chosen.proposer, stop), executor=executor,
+                      releaser=s.releaser, families=s.families, agent_name=agent, settings=settings,
+                      workspace=s.workspace, auto_approve=auto_approve, on_event=view, static_check=check_module,
+                      session_id=record.name, insights=chosen.insights, parent_policy=parent_policy,
+                      epsilon=epsilon)
+    goal = f"{done} of {iterations} iteration(s) done" if iterations else f"{done} iteration(s) done"
+    err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; proposer {proposer_kind}; "
+              + (f"continuing session {record.name} ({goal} in {len(record.runs) - 1} earlier run(s))"
+                 if continued else f"session {record.name}"), highlight=False)
+    remaining = None if iterations is None else iterations - done
+    started = time.monotonic()
+    try:
+        with stop.on_signals(lambda m: err.print(m, highlight=False)), _progress(view):
+            result = loop.run(iterations=remaining, time_budget=time_budget, workers=workers)
+    except DesignerError as e:
+        book.save(end_run(record, "", time.monotonic() - started))
+        raise explain_champion_failure(s, record.name, settings) or e from e
+    except BaseException:
+        book.save(end_run(record, "", time.monotonic() - started))   # killed: stays unfinished
+        raise
+    if record.baseline_reward is None:
+        record.baseline_reward = result.baseline_reward
+    book.save(end_run(record, result.stopped_reason, time.monotonic() - started))
+    return _summary(s, record, metric), stop
+
+
+LIMIT_FLAGS = {ExperimentStatus.TIMED_OUT: ("--wall-limit SECONDS", "wall_seconds"),
+               ExperimentStatus.OUT_OF_MEMORY: ("--memory-mb MB", "memory_mb"),
+               ExperimentStatus.KILLED_BY_LIMIT: ("--cpu-limit SECONDS or --max-processes N", "cpu_seconds")}
+
+
+def explain_champion_failure(s: Services, session: str, settings) -> Optional[DesignerError]:
+    """When the champion's own baseline run failed, the error names its status, its message,
+    the experiment to look at and, for a limit it hit, the flag that raises the limit."""
+    runs = s.store.list_experiments(session_id=session, proposer="baseline", limit=1)
+    if not runs or runs[0].status in (ExperimentStatus.COMPLETED, ExperimentStatus.RUNNING):
+        return None
+    exp = runs[0]
+    failures = s.store.list_failures(experiment_id=exp.id)
+    what = f": {failures[0].message.splitlines()[0][:200]}" if failures else ""
+    hint = "roll back (`agenticrs agents rollback`) or fix the agent"
+    if exp.status in LIMIT_FLAGS:
+        flag, key = LIMIT_FLAGS[exp.status]
+        hint = f"raise the limit with {flag} (now {fmt(getattr(settings.limits, key), key)})"
+    return DesignerError(f"the champion's baseline run (experiment {exp.id}) ended {exp.status.value} on "
+                         f"{exp.dataset_key}{what}; {hint}; details: agenticrs history show {exp.id}")
+
+
+def _count(record: SessionRecord, event: Event) -> SessionRecord:
+    """Update the session's counters for an iteration event of the loop."""
+    if event.kind is EventKind.DUPLICATE:
+        record.duplicates += 1
+        return record
+    record.iterations += 1
+    if event.kind is EventKind.PROPOSAL_FAILED:
+        record.proposal_failures += 1
+    return record
+
+
+@contextmanager
+def _progress(view: live.LiveView) -> Iterator[None]:
+    """A live status line on a TTY, heartbeat lines otherwise."""
+    if err.is_terminal:
+        with err.status(view):
+            yield
+    else:
+        with Heartbeat(view, heartbeat_seconds()):
+            yield
+
+
+def _session_experiments(s: Services, name: str):
+    return s.store.list_experiments(session_id=name, limit=1_000_000, newest_first=False)
+
+
+def _best(s: Services, name: str) -> Optional[float]:
+    top = s.store.list_experiments(session_id=name, stage="full", status=ExperimentStatus.COMPLETED,
+                                   by_reward=True, limit=1)
+    return top[0].inner_reward if top else None
+
+
+def _summary(s: Services, record: SessionRecord, metric: str) -> dict:
+    experiments = _session_experiments(s, record.name)
+    ids = {e.id for e in experiments}
+    approved = [v.tag for v in s.store.list_versions(record.agent) if v.experiment_id in ids]
+    return session_summary(record, experiments, approved, metric)
 
 
 _CHOICES = {"proposer": ("search", "llm", "mixed"), "sampler": SAMPLERS, "parent_policy": ("best", "epsilon"),
@@ -186,7 +280,23 @@ def _prices(text: Optional[str]) -> tuple[float, float] | None:
     return cost_in, cost_out
 
 
+class LiveView(live.LiveView):
+    """The view of other loop commands (``compose``, ``evolve``): ``LiveView(iterations)``;
+    a rich ``Status`` assigned to ``status`` shows the live status line."""
+
+    def __init__(self, iterations: Optional[int] = None, metric: str = "reward"):
+        super().__init__(err, metric, iterations)
+        self.status = None
+
+    def __call__(self, event: Event) -> None:
+        super().__call__(event)
+        if self.status is not None:
+            self.status.update(self)
+
+
 def _print_summary(summary, json_out: bool) -> None:
+    """The summary of one loop run (a ``SessionSummary``, e.g. of ``compose``); its JSON keys
+    are those `design --json` had before sessions (no ``metric``)."""
     data = {"session": summary.session_id, "agent": summary.agent, "dataset": summary.dataset_key,
             "iterations": summary.iterations, "evaluated": summary.evaluated, "failed": summary.failed,
             "screened_out": summary.screened_out, "duplicates": summary.duplicates,
@@ -196,6 +306,23 @@ def _print_summary(summary, json_out: bool) -> None:
             "elapsed_seconds": round(summary.elapsed_seconds, 1)}
     if json_out:
         return emit_json(data)
-    table(f"design session {summary.session_id}", ["", "value"], [[k, v] for k, v in data.items()])
-    if summary.promoted and not summary.approved:
+    _print_session(data | {"metric": "reward"}, json_out=False)
+
+
+def _print_session(data: dict, json_out: bool) -> None:
+    if json_out:
+        return emit_json(data)
+    metric = data["metric"]
+    rows = [[k, v] for k, v in data.items() if k not in ("baseline_reward", "best_reward", "metric")]
+    rows += [[f"baseline ({metric})", number(data["baseline_reward"]) if data["baseline_reward"] is not None else "-"],
+             [f"best ({metric})", number(data["best_reward"]) if data["best_reward"] is not None else "-"]]
+    title = f"design session {data['session']}" + (" (all runs)" if "runs" in data else "")
+    table(title, ["", "value"], [[k, _value(k, v)] for k, v in rows])
+    if data["promoted_experiments"] and not data["approved_versions"]:
         out.print("winners wait for review: agenticrs review list")
+
+
+def _value(key: str, value) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return fmt(value, key)

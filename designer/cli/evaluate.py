@@ -8,13 +8,13 @@ from typing import Optional
 
 import typer
 
-from designer.cli.output import emit_json, err, out, table
+from designer.cli.output import emit_json, err, fmt, out, table
 from designer.cli.services import Options
 from designer.errors import UsageError
 from designer.executor import LocalExecutor
 from designer.families import FamilyError, load_families
 from designer.settings import limit_overrides, load_settings, parse_columns
-from designer.workspace import MARKER
+from designer.workspace import MARKER, Workspace
 from sandbox.evaluation import EvaluationJob
 
 
@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
 
 
-def _candidate(target: str, params_json: Optional[str]) -> tuple[str, dict, Optional[float]]:
+def _candidate(target: str, params_json: Optional[str],
+               families_dir: Optional[Path] = None) -> tuple[str, dict, Optional[float]]:
     try:
         params = json.loads(params_json) if params_json else {}
     except json.JSONDecodeError as e:
@@ -34,7 +35,7 @@ def _candidate(target: str, params_json: Optional[str]) -> tuple[str, dict, Opti
         if not path.is_file():
             raise UsageError(f"no agent file at {path}")
         return path.read_text(), params, None
-    families = load_families()
+    families = load_families(families_dir if families_dir and families_dir.is_dir() else None)
     if target not in families:
         raise UsageError(f"{target!r} is neither a .py file nor a family; families: {', '.join(families)}")
     family = families[target]
@@ -56,16 +57,20 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
              k: Optional[int] = typer.Option(None, "--k", min=1, help="list length (default 10)"),
              wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
              memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
-             columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
+             columns: Optional[str] = typer.Option(None, "--columns", help="interactions file columns, comma-separated: user=COL, item=COL, timestamp=COL and optionally rating=COL"),
              allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+             config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings "
+                                                   "(default: the workspace's config.toml)"),
              json_out: bool = typer.Option(False, "--json")) -> None:
-    """Validation metrics of one agent (sealed test metrics with --test), run in the sandbox."""
+    """Validation metrics of one agent (sealed test metrics with --test), run in the sandbox.
+    A family name may be a built-in family or one of the workspace's templates/agents/."""
     options: Options = ctx.obj
-    code, full_params, family_limit = _candidate(target, params)
-    has_workspace = (options.workspace / MARKER).is_file()
-    cache = options.workspace / "cache" if has_workspace else Path.home() / ".cache" / "agenticrs"
-    config = options.workspace / "config.toml" if has_workspace else None
-    settings = load_settings(config if config and config.is_file() else None, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns), split=split, k=k,
+    workspace = Workspace.open(options.workspace, options.db) if (options.workspace / MARKER).is_file() else None
+    code, full_params, family_limit = _candidate(target, params, workspace.families_dir if workspace else None)
+    cache = workspace.cache_dir if workspace else Path.home() / ".cache" / "agenticrs"
+    if config is None and workspace is not None and workspace.config_file.is_file():
+        config = workspace.config_file
+    settings = load_settings(config, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns), split=split, k=k,
                              allow_insecure_sandbox=allow_insecure or None)
     limit = wall_limit or min(settings.limits.wall_seconds, family_limit or settings.limits.wall_seconds)
     limits = settings.limits.model_copy(update={"wall_seconds": limit, **limit_overrides(memory_mb=memory_mb)})
@@ -79,13 +84,22 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
             "tier": result.tier, "metrics": result.metrics, "segments": result.segments,
             "fit_seconds": result.fit_seconds, "recommend_seconds": result.recommend_seconds,
             "wall_seconds": result.wall_seconds, "peak_memory_mb": result.peak_memory_mb,
-            "error": None if result.outcome.ok else f"{result.error_type}: {result.message}"}
+            "error": None if result.outcome.ok else _error(result, limits)}
     if json_out:
         emit_json(data)
     else:
         _print(data, result)
     if not result.outcome.ok:
         raise typer.Exit(1)
+
+
+def _error(result, limits) -> str:
+    """``TIMED_OUT: wall-clock limit of 3 s reached; raise it with --wall-limit SECONDS``."""
+    text = f"{result.error_type or result.outcome.value}: {result.message}"
+    hints = {"TIMED_OUT": f"raise it with --wall-limit SECONDS (now {fmt(limits.wall_seconds, 'seconds')})",
+             "OUT_OF_MEMORY": f"raise it with --memory-mb MB (now {limits.memory_mb})"}
+    hint = hints.get(result.outcome.value)
+    return f"{text}; {hint}" if hint else text
 
 
 def _print(data: dict, result) -> None:

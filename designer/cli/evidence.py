@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from designer.cli.output import number, p_equals
 from designer.error_control import Procedure, budget
 from designer.promotion import format_p
 from knowledge_base.models import Experiment, PromotionState
@@ -33,14 +34,28 @@ def evidence_json(store: Any, exp: Experiment) -> dict[str, Any]:
     return ev
 
 
+def visible_test_metrics(store: Any, exp: Experiment) -> dict[str, Any]:
+    """Sealed-test metrics of ``exp`` once a person can no longer pick on them (approved or
+    rejected) or when they vetoed auto-approval; {} otherwise."""
+    test = store.get_test_metrics(exp.id) or {}
+    shown = exp.promotion in _DECIDED or (test.get("verdict") or {}).get("vetoed")
+    return dict(test.get("metrics") or {}) if shown else {}
+
+
+def gain_text(c: dict[str, Any]) -> str:
+    """``+0.0123 [95% CI +0.0050, +0.0190]`` of a comparison."""
+    return (f"{number(c['effect'], signed=True)} [95% CI {number(c['ci_low'], signed=True)}, "
+            f"{number(c['ci_high'], signed=True)}]")
+
+
 def evidence_lines(ev: dict[str, Any]) -> list[str]:
     """Human lines for ``evidence_json``'s result; every number names its metric and split."""
     metric = ev.get("metric", "inner reward")
     lines = []
     if (v := ev.get("validation")):
-        lines.append(f"validation {metric}: {v['candidate_mean']:.4f} vs parent {ev.get('parent_version', '')} "
-                     f"{v['parent_mean']:.4f}; gain {v['effect']:+.4f} [95% CI {v['ci_low']:+.4f}, "
-                     f"{v['ci_high']:+.4f}] over {v['n_users']} users, p={format_p(v['p_value'])} "
+        lines.append(f"validation {metric}: {number(v['candidate_mean'])} vs parent {ev.get('parent_version', '')} "
+                     f"{number(v['parent_mean'])}; gain {gain_text(v)} over {v['n_users']} users, "
+                     f"{p_equals(v['p_value'], v.get('p_method', 'permutation'))} "
                      f"({v.get('p_method', 'permutation')}) at alpha={format_p(v['alpha'])}: {v['reason']}")
     if (c := ev.get("error_control")):
         lines.append(f"error control: {c['procedure']} test #{c['seq']} of this agent's stream, "
@@ -52,13 +67,13 @@ def evidence_lines(ev: dict[str, Any]) -> list[str]:
     if (f := ev.get("confirmation")):
         lines.append(f"confirmation: {f['reason']}")
         if (w := f.get("window")):
-            lines.append(f"  earlier window {metric}: {w['candidate_mean']:.4f} vs parent {w['parent_mean']:.4f}, "
-                         f"gain {w['effect']:+.4f} [95% CI {w['ci_low']:+.4f}, {w['ci_high']:+.4f}] "
+            lines.append(f"  earlier window {metric}: {number(w['candidate_mean'])} vs parent {number(w['parent_mean'])}, "
+                         f"gain {gain_text(w)} "
                          f"over {w['n_users']} users")
         if f.get("stochastic") is not None:
             seeded = f.get("seed_comparison")
             lines.append("  another seed: " + ("deterministic (same per-user scores)" if not f["stochastic"] else
-                         f"stochastic; two-seed validation gain {seeded['effect']:+.4f}, "
+                         f"stochastic; two-seed validation gain {number(seeded['effect'], signed=True)}, "
                          f"p={format_p(seeded['p_value'])}"))
         if f.get("experiment_ids"):
             lines.append(f"  confirmation runs: experiments {', '.join(map(str, f['experiment_ids']))}")

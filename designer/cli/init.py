@@ -11,6 +11,7 @@ import typer
 from designer.builtin_agents import builtin_specs
 from designer.pipelines.defaults import DEFAULT_PIPELINE, create_pipeline, default_spec
 from designer.cli.output import emit_json, err
+from designer.errors import UsageError
 from designer.cli.services import Options, Services, archive_foreign_experiments
 from designer.release import Releaser
 from designer.versions import AgentRepository
@@ -38,10 +39,13 @@ def init(ctx: typer.Context,
          json_out: bool = typer.Option(False, "--json", help="print what was set up as JSON")) -> None:
     """Create the workspace (knowledge base, agents repository, experiments/); safe to run twice.
 
-    ``--dataset``/``--data-dir`` are written to ``<workspace>/config.toml``, the workspace's
-    defaults for ``design`` and ``evaluate`` (flags and ``AGENTICRS_*`` still override them).
+    --dataset and --data-dir are written to WORKSPACE/config.toml, the workspace's
+    defaults for design and evaluate (flags and AGENTICRS_* variables still override them).
     """
     options: Options = ctx.obj
+    if data_dir is not None and not data_dir.is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder: pass the folder that holds the data set "
+                         "(e.g. ../shared/data/ml-100k)")
     services = Services(options, create=True)
     ws = services.workspace
     if dataset or data_dir:

@@ -32,7 +32,7 @@ def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, samp
     client = make_client(model, api_base, **kwargs)
     recorder = StoreRecorder(store)
     budget = LLMBudget(max_usd=budget_usd, max_calls=max_calls)
-    templates = load_prompt_templates(workspace.prompts_dir if workspace.prompts_dir.is_dir() else None)
+    templates = load_prompt_templates(workspace.root)   # it looks in <root>/prompts/
     llm = LLMProposer(client, model=model, recorder=recorder, budget=budget, temperature=temperature,
                       prompt_templates=templates, session_id=session_id, answer_format=answer_format,
                       timeout=timeout, max_tokens=max_tokens, candidates_per_call=candidates_per_call,

@@ -21,9 +21,10 @@ def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler:
                   budget_usd: float | None, max_calls: int | None,
                   prices: tuple[float, float] | None = None, answer_format: str = "markdown",
                   llm_timeout: float = 300.0, max_tokens: int = 4096,
-                  candidates_per_call: int = 1) -> ChosenProposer:
-    """``search`` works offline; ``llm`` and ``mixed`` need --model."""
-    session_id = uuid.uuid4().hex[:12]
+                  candidates_per_call: int = 1, session_id: str | None = None) -> ChosenProposer:
+    """``search`` works offline; ``llm`` and ``mixed`` need --model. LLM calls are recorded
+    under ``session_id`` (default a new random one)."""
+    session_id = session_id or uuid.uuid4().hex[:12]
     if kind == "search":
         return ChosenProposer(SearchProposer(sampler=sampler, seed=seed,
                                              code_for=lambda exp: store.get_code(exp.code_hash)), session_id)

@@ -6,9 +6,10 @@ from typing import Optional
 
 import typer
 
-from designer.cli.evidence import evidence_json, evidence_lines
-from designer.cli.output import emit_json, err, out, table
+from designer.cli.evidence import evidence_json, evidence_lines, gain_text, visible_test_metrics
+from designer.cli.output import emit_json, err, fmt, metric_cells, number, out, p_equals, reward_header, table, when
 from designer.cli.services import Services
+from designer.errors import UsageError
 from designer.promotion import align, compare
 from designer.settings import PromotionConfig
 from knowledge_base.errors import NotFoundError
@@ -33,7 +34,7 @@ def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "
                  json_out: bool = typer.Option(False, "--json")) -> None:
     """Candidates waiting for a decision, newest first."""
     s = Services(ctx.obj)
-    rows = s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=200)
+    rows = _pending(s, agent)[:200]
     data = [{"id": e.id, "agent": e.agent_name, "family": e.family, "proposer": e.proposer,
              "model": e.proposal.get("model"), "inner_reward": e.inner_reward, "p_value": e.p_value,
              "effect_size": e.effect_size, "alpha": (e.evidence or {}).get("validation", {}).get("alpha"),
@@ -44,10 +45,11 @@ def list_pending(ctx: typer.Context, agent: Optional[str] = typer.Option(None, "
     if not data:
         out.print("nothing waits for review")
         return
-    table("pending review", ["id", "agent", "family", "proposer", "val reward", "val gain", "p", "alpha",
-                             "sealed test"],
+    table("pending review", ["id", "agent", "family", "proposer", reward_header(s.store, [d["agent"] for d in data]),
+                             "val gain", "p", "alpha", "sealed test"],
           [[d["id"], d["agent"], d["family"], d["proposer"], d["inner_reward"], d["effect_size"], d["p_value"],
-            d["alpha"], {None: "-", True: "VETO", False: "ok"}[d["sealed_test_vetoed"]]] for d in data])
+            d["alpha"], {None: "-", True: "VETO", False: "ok"}[d["sealed_test_vetoed"]]] for d in data],
+          optional=("alpha", "agent", "proposer"), wrap=("agent", "family"))
 
 
 def _incumbent(s: Services, exp):
@@ -74,7 +76,6 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
             comparison = compare(*align(*mine, *theirs), PromotionConfig())
         except NotFoundError:
             comparison = None
-    test = s.store.get_test_metrics(exp.id) or {}
     data = {"id": exp.id, "agent": exp.agent_name, "promotion": exp.promotion.value, "family": exp.family,
             "proposer": exp.proposer, "model": exp.proposal.get("model"), "ask": exp.proposal.get("ask"),
             "rationale": exp.proposal.get("rationale"), "params": exp.params,
@@ -83,7 +84,7 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
             "comparison": comparison.model_dump() if comparison else (exp.evidence or {}).get("validation"),
             "evidence": evidence,
             "segments": exp.segments, "parent_segments": incumbent.segments if incumbent else {},
-            "test": test.get("metrics", {}) if _test_visible(exp, evidence) else {}, "diff": code_diff,
+            "test": visible_test_metrics(s.store, exp), "diff": code_diff,
             "reviews": [r.model_dump() for r in s.store.list_reviews(experiment_id=exp.id)]}
     if json_out:
         return emit_json(data)
@@ -92,17 +93,21 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if data["model"]:
         out.print(f"model: {data['model']}   ask: {data['ask']}")
     out.print(f"rationale: {data['rationale']}")
+    for r in s.store.list_reviews(experiment_id=exp.id):
+        out.print(f"review: {r.decision.value} by {r.reviewer} on {when(r.created_at)}"
+                  + (f"; reason: {r.reason}" if r.reason else ""), highlight=False, markup=False)
     for line in evidence_lines(evidence):
         out.print(line, highlight=False, markup=False)
     if comparison:
         stored_p = exp.p_value if exp.p_value is not None else comparison.p_value
-        out.print(f"inner reward: {comparison.candidate_mean:.4f} vs parent {comparison.parent_mean:.4f}; "
-                  f"gain {comparison.effect:+.4f} [95% CI {comparison.ci_low:+.4f}, {comparison.ci_high:+.4f}], "
-                  f"p={stored_p:.4f} (the test that decided promotion) over {comparison.n_users} users")
+        metric = s.store.get_agent(exp.agent_name).inner_reward
+        out.print(f"validation {metric}: {number(comparison.candidate_mean)} vs parent {number(comparison.parent_mean)}; "
+                  f"gain {gain_text(comparison.model_dump())}, "
+                  f"{p_equals(stored_p, comparison.p_method)} (the test that decided promotion) over {comparison.n_users} users")
     keys = sorted(exp.metrics)
     table("validation (candidate vs parent) and sealed test", ["metric", "val candidate", "val parent", "val delta", "test"],
-          [[k, exp.metrics.get(k), data["parent_validation"].get(k),
-            _delta(exp.metrics.get(k), data["parent_validation"].get(k)), data["test"].get(k)] for k in keys])
+          [[k, *metric_cells(k, exp.metrics.get(k), data["parent_validation"].get(k)),
+            fmt(data["test"].get(k), k)] for k in keys])
     seg_rows = []
     for seg, values in sorted(exp.segments.items()):
         for metric in ("ndcg@10",):
@@ -112,11 +117,6 @@ def show(ctx: typer.Context, experiment_id: int, json_out: bool = typer.Option(F
     if seg_rows:
         table("per segment ndcg@10", ["segment", "candidate", "parent", "delta"], seg_rows)
     out.print(code_diff or "(code identical to the parent; only params differ)", highlight=False, markup=False)
-
-
-def _test_visible(exp, evidence) -> bool:
-    """Sealed-test numbers once the decision is made or when they vetoed: never to pick on."""
-    return "hidden" not in evidence.get("sealed_test", {})
 
 
 def _delta(a, b):
@@ -130,12 +130,43 @@ def approve(ctx: typer.Context, experiment_id: int,
     s = Services(ctx.obj)
     version = s.releaser.approve(experiment_id, reason=reason)
     err.print(f"approved: {version.tag} (commit {version.git_sha[:10]}) is now the champion")
+    moot = s.releaser.supersede_stale(version.agent_name)
+    if moot:
+        err.print(f"superseded {len(moot)} other pending candidate(s) compared with the old champion "
+                  f"({', '.join(map(str, moot))}): `agenticrs design` compares new candidates with {version.tag}")
 
 
 @review_app.command("reject")
-def reject(ctx: typer.Context, experiment_id: int,
-           reason: str = typer.Option(..., "--reason", help="why; stored as knowledge for later proposals")) -> None:
-    """Reject a candidate; the reason is stored and shown to later proposers."""
+def reject(ctx: typer.Context,
+           experiment_id: Optional[int] = typer.Argument(None, metavar="ID", help="experiment to reject"),
+           reason: str = typer.Option(..., "--reason", metavar="TEXT",
+                                      help="why; stored as knowledge for later proposals"),
+           all_pending: bool = typer.Option(False, "--all-pending", help="reject every pending candidate"),
+           agent: Optional[str] = typer.Option(None, "--agent", metavar="NAME",
+                                               help="with --all-pending: only this agent's")) -> None:
+    """Reject a candidate (or every pending one); the reason is stored and shown to later proposers."""
+    if (experiment_id is None) == (not all_pending):
+        raise UsageError("give one experiment ID or --all-pending (e.g. review reject --all-pending --reason TEXT)")
+    if agent and not all_pending:
+        raise UsageError("--agent selects candidates for --all-pending; drop it when rejecting one ID")
     s = Services(ctx.obj)
-    s.releaser.reject(experiment_id, reason)
-    err.print(f"rejected experiment {experiment_id}; reason stored")
+    if experiment_id is not None:
+        s.releaser.reject(experiment_id, reason)
+        err.print(f"rejected experiment {experiment_id}; reason stored")
+        return
+    ids = [e.id for e in _pending(s, agent)]
+    for exp_id in ids:
+        s.releaser.reject(exp_id, reason)
+    err.print(f"rejected {len(ids)} pending experiment(s){_listed(ids)}; reason stored" if ids
+              else "nothing waits for review" + (f" for agent {agent}" if agent else ""))
+
+
+def _listed(ids: list[int]) -> str:
+    return f" ({', '.join(map(str, ids))})" if ids else ""
+
+
+def _pending(s: Services, agent: Optional[str]):
+    """Every pending candidate (of ``agent``), newest first; an unknown agent is an error."""
+    if agent:
+        s.store.get_agent(agent)
+    return s.store.list_experiments(agent_name=agent, promotion=PromotionState.PENDING_REVIEW, limit=100_000)

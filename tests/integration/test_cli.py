@@ -105,9 +105,10 @@ def test_a_killed_design_run_resumes_without_duplicates(ws):
     assert proc.wait() == -signal.SIGKILL
     before = json.loads(cli(ws, "history", "--limit", "500", "--json").stdout)
 
+    # A fresh session (a plain re-run would continue the killed one: see test_cli_sessions.py)
     resumed = json.loads(cli(ws, "design", "--agent", "recommender", "--iterations", "2", "--auto-approve",
-                             "--json", *TINY).stdout)
-    assert resumed["iterations"] == 2
+                             "--session", "after-kill", "--json", *TINY).stdout)
+    assert resumed["iterations"] == 2 and resumed["session"] == "after-kill"
     rows = json.loads(cli(ws, "history", "--limit", "500", "--json").stdout)
     assert len(rows) > len(before)
     # A killed process loses at most the experiment in flight: the resumed session sees that

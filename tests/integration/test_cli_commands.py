@@ -126,3 +126,33 @@ def test_history_diff_shows_code_params_and_metric_deltas(ws):
     assert f"experiments {a} and {a} do not differ" in same
     missing = cli(ws, "history", "diff", str(a), "999", check=False)
     assert missing.returncode == 1 and "999" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_review_reject_all_pending_rejects_them_all_and_show_prints_the_reason(ws):
+    first, second = record_candidate(ws, 7.0, 0.3), record_candidate(ws, 300.0, 0.35)
+    assert cli(ws, "review", "reject", "--reason", REASON, check=False).returncode == 2
+    assert cli(ws, "review", "reject", str(first), "--all-pending", "--reason", REASON, check=False).returncode == 2
+    unknown = cli(ws, "review", "reject", "--all-pending", "--agent", "nosuch", "--reason", REASON, check=False)
+    assert unknown.returncode == 1 and "nosuch" in unknown.stderr
+    listed = cli(ws, "review", "list", "--agent", "nosuch", check=False)   # like `history --agent nosuch`
+    assert listed.returncode == 1 and "nosuch" in listed.stderr and "Traceback" not in listed.stderr
+    assert len(json.loads(cli(ws, "review", "list", "--json").stdout)) == 2
+
+    done = cli(ws, "review", "reject", "--all-pending", "--agent", "recommender", "--reason", REASON)
+    assert f"rejected 2 pending experiment(s) ({second}, {first})" in done.stderr
+    assert json.loads(cli(ws, "review", "list", "--json").stdout) == []
+    for exp in (first, second):
+        assert json.loads(cli(ws, "history", "show", str(exp), "--json").stdout)["promotion"] == "REJECTED"
+        shown = cli(ws, "review", "show", str(exp)).stdout
+        assert f"review: REJECTED by " in shown and f"reason: {REASON}" in shown
+    assert "nothing waits for review" in cli(ws, "review", "reject", "--all-pending", "--reason", "x").stderr
+
+
+def test_approving_one_candidate_supersedes_the_others_compared_with_the_old_champion(ws):
+    first, second = record_candidate(ws, 7.0, 0.3), record_candidate(ws, 300.0, 0.35)
+    done = cli(ws, "review", "approve", str(second))
+    assert f"superseded 1 other pending candidate(s) compared with the old champion ({first})" in done.stderr
+    assert json.loads(cli(ws, "review", "list", "--json").stdout) == []
+    shown = json.loads(cli(ws, "history", "show", str(first), "--json").stdout)
+    assert shown["promotion"] == "SUPERSEDED"
+    assert "the champion is now recommender/v2" in shown["evidence"]["superseded"]
