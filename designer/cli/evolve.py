@@ -45,8 +45,13 @@ def evolve(ctx: typer.Context,
            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
-    """Alternate individual phases (one component agent, its inner reward) and compositional
-    phases (the pipeline, its outer reward) on PIPELINE; resumable; Ctrl-C stops cleanly."""
+    """Evolve PIPELINE: individual phases (one component, its inner reward) alternate with compositional ones.
+
+    An individual phase runs the design loop on one component agent (chosen by credit
+    assignment); its promotions are adopted only if the pipeline with them is promoted. A
+    compositional phase searches over compositions. Resumable after a kill; Ctrl-C or
+    SIGTERM stops at a step boundary and prints the summary; phases: `history --phases`.
+    """
     _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor="local",
                  answer_format="markdown", model="-")
     if proposer != "search":

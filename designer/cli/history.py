@@ -86,11 +86,15 @@ def history(ctx: typer.Context, agent: Optional[str] = AGENT,
             stage: Optional[str] = typer.Option(None, "--stage", help="cheap | full | confirm | confirm-seed"),
             sort: str = typer.Option("id", "--sort", help="id (newest first) | reward (highest first)"),
             limit: int = typer.Option(30, "--limit", min=1),
+            phases: bool = typer.Option(False, "--phases", help="the phases of `evolve` runs instead "
+                                                                 "(--agent PIPELINE: of that pipeline)"),
             json_out: bool = typer.Option(False, "--json")) -> None:
     """Recent experiments, newest first, and the best-so-far curve of the inner reward."""
     ctx.obj = HistoryContext(ctx.obj, Filters(agent, status, session, dataset, family, proposer, stage))
     if ctx.invoked_subcommand is not None:
         return
+    if phases:
+        return _phases(Services(ctx.obj.options), agent, limit, json_out)
     if sort not in SORTS:
         raise UsageError(f"--sort {sort!r} is not one of: {', '.join(SORTS)}")
     filters = ctx.obj.filters
@@ -119,8 +123,45 @@ class HistoryContext:
     filters: Filters
 
 
+def _phases(s: Services, pipeline: Optional[str], limit: int, json_out: bool) -> None:
+    """Phases of ``evolve`` runs, oldest first (the last ``limit``)."""
+    from designer.evolve import phase_json
+
+    if pipeline:
+        s.store.get_agent(pipeline)
+    rows = [phase_json(p) | {"pipeline": p.pipeline} for p in s.store.list_phases(pipeline)][-limit:]
+    if json_out:
+        return emit_json(rows)
+    if not rows:
+        out.print("no evolve phases yet: run `agenticrs evolve --pipeline default`")
+        return
+    table("evolve phases", ["phase", "pipeline", "kind", "target", "its", "promoted", "started because", "ended because"],
+          [[r["id"], r["pipeline"], r["kind"], r["target"], r["iterations"], r["promotions"], r["started_because"],
+            r["ended_because"] or "(running or killed: resumes)"] for r in rows],
+          optional=("pipeline", "promoted"), wrap=("started because", "ended because"))
+    for r in rows:
+        for a in r["adoptions"]:
+            verdict = "adopted" if a["adopted"] else "MISALIGNED, not adopted" if a["misaligned"] else "not adopted"
+            out.print(f"phase {r['id']}: {a['component']} {verdict}: inner {_num(a['inner_before'])} -> "
+                      f"{_num(a['inner_after'])}, pipeline {_num(a['outer_before'])} -> {_num(a['outer_after'])} "
+                      f"(experiment {a['experiment']})", markup=False, highlight=False)
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def params_text(params: dict) -> str:
-    """``l2=250, decay_by=position, window_decay=0.66``: values as written, not as metrics."""
+    """``l2=250, decay_by=position, window_decay=0.66``: values as written, not as metrics.
+    A pipeline's spec is shown as its graph."""
+    if "branches" in params and "name" in params:
+        from designer.cli.pipelines import describe
+        from designer.pipelines.spec import PipelineSpec, PipelineSpecError
+        try:
+            return describe(PipelineSpec.from_dict(params))
+        except PipelineSpecError:
+            pass
+
     def value(v) -> str:
         return f"{v:g}" if isinstance(v, float) else str(v)
     return ", ".join(f"{k}={value(v)}" for k, v in params.items()) if params else "-"
