@@ -137,10 +137,10 @@ def segments_vs_parent(h: AgentHistory) -> go.Figure | None:
     key = h.agent.inner_reward
     fig = go.Figure()
     for view, colour in ((parent, "#aec7e8"), (champion, "#1f77b4")):
-        fig.add_trace(_segment_bars(view.experiment.segments, key, f"{view.version.tag} val", colour))
+        fig.add_trace(segment_bars(view.experiment.segments, key, f"{view.version.tag} val", colour))
     if champion.test and parent.test:
         for view, colour in ((parent, "#ffbb78"), (champion, "#ff7f0e")):
-            fig.add_trace(_segment_bars(view.test.get("segments", {}), "ndcg@10",
+            fig.add_trace(segment_bars(view.test.get("segments", {}), "ndcg@10",
                                         f"{view.version.tag} test ndcg@10", colour))
     fig.update_layout(title=f"Champion {champion.version.tag} vs parent {parent.version.tag} by segment "
                             f"(val {key}; sealed test ndcg@10 when scored)",
@@ -148,7 +148,7 @@ def segments_vs_parent(h: AgentHistory) -> go.Figure | None:
     return fig
 
 
-def _segment_bars(segments: dict, key: str, name: str, colour: str) -> go.Bar:
+def segment_bars(segments: dict, key: str, name: str, colour: str) -> go.Bar:
     names = [s for s in SEGMENTS if s in segments] or sorted(segments)
     return go.Bar(x=names, y=[segments[s].get(key) for s in names], name=name, marker_color=colour,
                   hovertemplate="%{x}: %{y:.4f}<extra>" + name + "</extra>")

@@ -58,7 +58,8 @@ def load_history(store: Any, repo: Any, agent_name: str) -> AgentHistory:
     calls. Raises ``NotFoundError`` for an unknown agent."""
     agent = store.get_agent(agent_name)
     experiments = all_experiments(store, agent_name)
-    versions = _versions(store, repo, agent_name, experiments)
+    versions = _versions(store, repo, agent_name, experiments,
+                         "pipeline.yaml" if agent.role == "pipeline" else "agent.py")
     failures = sorted(store.list_failures(agent_name=agent_name, limit=MANY), key=lambda f: f.id)
     calls = sorted(store.list_llm_calls(agent_name=agent_name, limit=MANY), key=lambda c: c.id)
     return AgentHistory(agent, experiments, versions, failures, calls,
@@ -76,7 +77,8 @@ def all_experiments(store: Any, agent_name: str) -> list[Experiment]:
             return found
 
 
-def _versions(store: Any, repo: Any, agent_name: str, experiments: list[Experiment]) -> list[VersionView]:
+def _versions(store: Any, repo: Any, agent_name: str, experiments: list[Experiment],
+              filename: str) -> list[VersionView]:
     rows = store.list_versions(agent_name)
     by_id = {v.id: v for v in rows}
     experiment_by_id = {e.id: e for e in experiments}
@@ -85,7 +87,8 @@ def _versions(store: Any, repo: Any, agent_name: str, experiments: list[Experime
     for v in rows:
         parent = by_id.get(v.parent_version_id)
         exp = experiment_by_id.get(v.experiment_id) if v.experiment_id else _baseline(v, experiments)
-        diff = _diff(codes.get(parent.id) if parent else None, codes[v.id], parent, v)
+        diff = _diff(codes[parent.id], codes[v.id], f"{parent.tag}/{filename}", f"{v.tag}/{filename}") \
+            if parent else ""
         views.append(VersionView(v, parent, exp, store.get_test_metrics(exp.id) if exp else None,
                                  codes[v.id], diff))
     return views
@@ -105,8 +108,7 @@ def _code(repo: Any, version: AgentVersion) -> str | None:
         return None
 
 
-def _diff(old: str | None, new: str | None, parent: AgentVersion | None, version: AgentVersion) -> str:
+def _diff(old: str | None, new: str | None, old_name: str, new_name: str) -> str:
     if old is None or new is None:
         return ""
-    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                        f"{parent.tag}/agent.py", f"{version.tag}/agent.py"))
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), old_name, new_name))

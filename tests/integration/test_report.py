@@ -75,9 +75,13 @@ def test_llm_logs_shows_prompts_answers_and_cost_per_session(ws):
     assert "0.0034" in text and "cost per session" in text
 
 
-def test_report_refuses_pipelines_and_bad_paths(ws, tmp_path):
-    result = cli(ws, "report", "--pipeline", "main", check=False)
-    assert result.returncode == 2 and "pipelines are not built yet" in result.stderr
+def test_report_refuses_bad_names_and_paths(ws, tmp_path):
+    result = cli(ws, "report", "--pipeline", "recommender", check=False)
+    assert result.returncode == 2 and "not a pipeline" in result.stderr and "--agent recommender" in result.stderr
+    result = cli(ws, "report", "--pipeline", "nosuch", check=False)
+    assert result.returncode == 1 and "nosuch" in result.stderr and "Traceback" not in result.stderr
+    result = cli(ws, "report", "--agent", "recommender", "--pipeline", "default", check=False)
+    assert result.returncode == 2 and "not both" in result.stderr
     result = cli(ws, "report", "-o", str(tmp_path / "missing" / "r.html"), check=False)
     assert result.returncode == 2 and "no folder" in result.stderr
     result = cli(ws, "report", "--agent", "nosuch", check=False)
