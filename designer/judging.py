@@ -206,7 +206,7 @@ class JudgingMixin:
         if exp.parent_version_id is None:
             return None
         version = self.store.get_version_by_id(exp.parent_version_id)
-        code = self.releaser.repo.read_version(self.agent.name, version.number).code
+        code = self.version_code(version)
         return self.store.find_experiment(self.agent.name, self.dataset_key,
                                           self.champion_candidate(version, code).content_hash, "full")
 

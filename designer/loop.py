@@ -93,6 +93,8 @@ class DesignLoop(JudgingMixin):
         self.summary = SessionSummary(self.session_id, agent_name, self.dataset_key)
         self.iteration = 0
         self.workers = 1
+        self._incumbent: Incumbent | None = None
+        self._codes: dict[tuple[int, int, str], str] = {}
 
     # ---- session ------------------------------------------------------------------------
 
@@ -250,11 +252,17 @@ class DesignLoop(JudgingMixin):
     # ---- incumbent and context -----------------------------------------------------------
 
     def incumbent(self) -> Incumbent:
-        """The champion with its per-user rewards on this data set (scored once if needed)."""
+        """The champion with its per-user rewards on this data set (scored once if needed).
+
+        The champion row is read each call (another process may replace it); the rest is
+        kept while that row is unchanged: a version's code and a completed run are immutable.
+        """
         version = self.store.champion(self.agent.name)
         if version is None:
             raise DesignerError(f"agent {self.agent.name} has no version: run `agenticrs init`")
-        code = self.releaser.repo.read_version(self.agent.name, version.number).code
+        if self._incumbent is not None and self._incumbent.version == version:
+            return self._incumbent
+        code = self.version_code(version)
         candidate = self.champion_candidate(version, code)
         exp = self.store.find_experiment(self.agent.name, self.dataset_key, candidate.content_hash, "full")
         if exp is not None and not self._has_scores(exp):
@@ -267,7 +275,17 @@ class DesignLoop(JudgingMixin):
             self._emit(EventKind.BASELINE, f"champion {version.tag} scores val {self._metric()} {exp.inner_reward:.4f}",
                        experiment_id=exp.id, reward=exp.inner_reward)
         users, rewards = self.store.get_user_scores(exp.id)
-        return Incumbent(version, code, exp, users, rewards)
+        users.setflags(write=False)
+        rewards.setflags(write=False)   # shared by every caller until the champion changes
+        self._incumbent = Incumbent(version, code, exp, users, rewards)
+        return self._incumbent
+
+    def version_code(self, version: AgentVersion) -> str:
+        """The code of ``version`` in the agents repository (read once per version)."""
+        key = (version.id, version.number, version.git_sha)
+        if key not in self._codes:
+            self._codes[key] = self.releaser.repo.read_version(self.agent.name, version.number).code
+        return self._codes[key]
 
     def pick_base(self, incumbent: Incumbent) -> tuple[AgentVersion, str, float | None]:
         """The version proposals start from: the champion, or (``epsilon`` policy, with
@@ -287,7 +305,7 @@ class DesignLoop(JudgingMixin):
         if not top:
             return best
         reward, version = max(self.rng.sample(top, min(2, len(top))), key=lambda pair: pair[0])
-        return version, self.releaser.repo.read_version(self.agent.name, version.number).code, reward
+        return version, self.version_code(version), reward
 
     def _context(self, incumbent: Incumbent, pending: Sequence[Candidate] = ()):
         version, code, reward = self.pick_base(incumbent)
