@@ -148,8 +148,11 @@ def test_report_renders_every_plot_offline_in_chromium(designed, tmp_path):
     assert shot.stat().st_size > 50_000
 
 
-async def render(html: Path, screenshot: Path, profile: Path) -> dict:
-    """Open ``html`` in headless Chromium; return console errors, the plots and the page text."""
+async def render(html: Path, screenshot: Path, profile: Path, probes: dict[str, str] | None = None,
+                 clip: str | None = None) -> dict:
+    """Open ``html`` in headless Chromium; return console errors, the plots, the page text and
+    the value of each JavaScript expression in ``probes`` (under its key). The screenshot is
+    of the page's top, or of the element the CSS selector ``clip`` names."""
     import aiohttp
     proc = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                              "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1280,900",
@@ -161,7 +164,7 @@ async def render(html: Path, screenshot: Path, profile: Path) -> dict:
                 targets = await response.json()
             url = next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"]
             async with http.ws_connect(url, max_msg_size=0) as ws:
-                return await _inspect(DevTools(ws), html, screenshot)
+                return await _inspect(DevTools(ws), html, screenshot, probes or {}, clip)
     finally:
         proc.kill()
         proc.wait()
@@ -176,7 +179,7 @@ def _devtools_port(path: Path) -> int:
     raise AssertionError("chromium did not open its DevTools port")
 
 
-async def _inspect(cdp: "DevTools", html: Path, screenshot: Path) -> dict:
+async def _inspect(cdp: "DevTools", html: Path, screenshot: Path, probes: dict[str, str], clip: str | None) -> dict:
     for domain in ("Runtime", "Log", "Page", "Network"):
         await cdp.send(f"{domain}.enable")
     await cdp.send("Page.navigate", url=html.resolve().as_uri())
@@ -186,16 +189,19 @@ async def _inspect(cdp: "DevTools", html: Path, screenshot: Path) -> dict:
     text = await cdp.evaluate("document.body.innerText")
     script_src = await cdp.evaluate("document.querySelectorAll('script[src]').length")
     diffs = await cdp.evaluate("Array.from(document.querySelectorAll('pre.diff')).map(p => p.textContent)")
+    probed = {key: await cdp.evaluate(expression) for key, expression in probes.items()}
     size = (await cdp.send("Page.getLayoutMetrics"))["cssContentSize"]
-    height = min(int(size["height"]), 4200)  # the top of the page: summary, curves, lineage
+    top = await cdp.evaluate(f"document.querySelector({json.dumps(clip)}).getBoundingClientRect().top + scrollY"
+                             if clip else "0")
+    height = min(int(size["height"] - top), 4200)  # the top: summary, curves, lineage
     shot = await cdp.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1})
+                          clip={"x": 0, "y": top, "width": 1280, "height": height, "scale": 1})
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.write_bytes(base64.b64decode(shot["data"]))
     requested = [e["params"]["request"]["url"] for e in cdp.events if e.get("method") == "Network.requestWillBeSent"]
     external = [u for u in requested if not u.startswith(("file:", "data:", "about:", "blob:"))]
     return {"errors": cdp.errors(), "plots": plots, "text": text, "script_src": script_src, "external": external,
-            "diffs": diffs}
+            "diffs": diffs, **probed}
 
 
 class DevTools:
