@@ -169,3 +169,67 @@ def _assert_phases(drawn: dict | None, phases: list[dict]) -> None:
     for p, caption in zip(mine, drawn["captions"]):
         assert p["target"] in caption and f"{p['iterations']} iteration" in caption, caption
         assert f"{p['promotions']} promoted" in caption and p["ended_because"] in caption, caption
+
+
+# ---- fast: no sandbox, no browser ------------------------------------------------------------
+
+ROUTED = {"name": "routed", "router": {"family": "activity_router", "params": {"threshold": 20}},
+          "outer_reward": {"objective": "ndcg@10", "constraints": [{"metric": "latency_ms_per_user", "max": 5}]},
+          "branches": [{"sources": [{"family": "popularity", "quota": 50}, {"family": "itemknn", "quota": 100}],
+                        "ranker": {"family": "fusion", "params": {"method": "rrf"}}},
+                       {"sources": [{"agent": "recommender", "version": 3, "quota": 100},
+                                    {"family": "itemknn", "quota": 100}],
+                        "ranker": {"family": "mlp_ranker"}, "reranker": {"family": "calibration"},
+                        "rerank_depth": 40}]}
+
+
+def test_graph_draws_router_branches_sources_and_rerankers_as_well_formed_svg():
+    import xml.etree.ElementTree as ET
+
+    from designer.pipelines.spec import PipelineSpec
+    from designer.report.graph_svg import pipeline_svg
+
+    svg = ET.fromstring(pipeline_svg(PipelineSpec.from_dict(ROUTED), "routed-graph", "caption <&>"))
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    nodes = [(g.get("data-role"), " ".join("".join(t.itertext()) for t in g.findall("s:text", ns)))
+             for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
+    roles = [role for role, _ in nodes]
+    assert roles.count("source") == 4 and roles.count("ranker") == 2 and roles.count("reranker") == 1
+    assert roles.count("router") == 1 and roles.count("io") == 2
+    texts = dict(zip(("a", "b", "c", "d"), [t for r, t in nodes if r == "source"]))
+    assert "quota 50 · src0" in texts["a"] and "src1" in texts["b"] and "recommender/v3" in texts["c"]
+    assert "quota 100 · src1" in texts["d"]                # item-kNN again: the same source, the same label
+    assert any("re-ranker · top 40" in t for r, t in nodes if r == "reranker")
+    assert any("threshold=20" in t for r, t in nodes if r == "router")
+    labels = ["".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")
+              if t.get("class") == "edge-label"]
+    assert labels == ["label 0", "label 1"] and svg.get("aria-label") == "caption <&>"
+    tops = [float(r.get("y")) for g in svg.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "branch"
+            for r in g.findall("s:rect", ns)]
+    assert len(tops) == 2 and tops[0] < tops[1]             # one band per branch, stacked
+
+
+def test_report_shows_adoptions_misalignment_and_an_open_phase(ws, tmp_path):
+    from knowledge_base.store import Store
+
+    with Store.open(f"sqlite:///{ws / 'knowledge.db'}") as store:
+        first = store.start_phase("run1", "default", "individual", "recommender", "credit for recommender")
+        store.update_phase(first.id, iterations=4, promotions=2, ended=True, reason="saturated: 2 iterations",
+                           data={"started_because": "credit for recommender", "adoptions": [
+                               {"component": "recommender/v2", "experiment": 7, "inner_before": 0.20,
+                                "inner_after": 0.25, "outer_before": 0.30, "outer_after": 0.28,
+                                "adopted": False, "misaligned": True},
+                               {"component": "recommender/v3", "experiment": 9, "inner_before": 0.20,
+                                "inner_after": 0.26, "outer_before": 0.30, "outer_after": 0.33,
+                                "adopted": True, "misaligned": False}]})
+        store.start_phase("run1", "default", "compositional", "default", "exploring compositions")
+    target = tmp_path / "r.html"
+    written = _json(ws, "report", "--pipeline", "default", "-o", str(target))
+    assert written["pipelines"] == ["default"] and written["phases"] == 2
+    page = target.read_text()
+    assert "<td>recommender/v2</td><td>MISALIGNED</td><td>0.2000 → 0.2500 (+0.0500)</td>" \
+           "<td>0.3000 → 0.2800 (-0.0200)</td>" in page
+    assert "<td>recommender/v3</td><td>adopted</td>" in page and "1 of 2 component versions adopted, 1 misaligned" in page
+    assert "running or killed" in page and "saturated: 2 iterations" in page    # the open phase, the closed one
+    assert 'id="default-pipeline-phases"' in page and 'id="default-graph"' in page   # v1 drawn before any run
+    assert "no completed full-stage run yet" in page and "no INFEASIBLE candidate" in page
