@@ -164,16 +164,17 @@ class SearchProposer:
         defaults = family.defaults()
         study = optuna.create_study(direction="maximize",
                                     sampler=self._sampler(len(context.history) + len(context.pending)))
-        seen = []
+        seen, completed = [], False
         for exp in runs:
             if (trial := past_trial(exp, dists, defaults)) is not None:
                 study.add_trial(trial)
                 seen.append({**defaults, **exp.params})
+                completed = completed or trial.state is TrialState.COMPLETE
         for proposal in context.pending:   # in flight: RUNNING trials (TPE's constant liar)
             if proposal.family == name and (running := pending_trial(proposal.params, dists)):
                 study.add_trial(running)
                 seen.append({**defaults, **proposal.params})
-        if not any(t.state is TrialState.COMPLETE for t in study.trials):
+        if not completed:   # (``study.trials`` would deep-copy every trial of the study)
             study.enqueue_trial(defaults, skip_if_exists=True)
         for _ in range(20):
             trial = study.ask(dists)
