@@ -36,62 +36,77 @@ class _Node:
         return self.x, self.y
 
 
+@dataclass(frozen=True)
+class _Band:
+    """One branch: its sources, and the last of its ranker and re-ranker."""
+
+    branch: int
+    top: float
+    height: float
+    sources: list[_Node]
+    last: _Node
+
+
+Edge = tuple[tuple[float, float], tuple[float, float], str]
+
+
 def pipeline_svg(spec: PipelineSpec, svg_id: str, caption: str = "") -> str:
     """The graph of ``spec`` as an ``<svg id=svg_id class="pipeline-graph">`` element."""
     columns = ["users"] + (["router"] if spec.router else []) + ["sources", "ranker"] + \
         (["reranker"] if any(b.reranker for b in spec.branches) else []) + ["top-k"]
     col = {name: PAD + i * PITCH for i, name in enumerate(columns)}
-    bands, nodes, edges, top = [], [], [], PAD
-    labels = source_labels(spec)
-    for b, branch in enumerate(spec.branches):
-        header = HEADER if spec.router else 0
-        height = header + 2 * BAND_PAD + len(branch.sources) * ROW
-        first = top + header + BAND_PAD + ROW / 2
-        sources = [_Node("source", col["sources"], first + j * ROW, _short(s.ref),
-                         f"quota {s.quota} · {labels[b][j]}", _tooltip(s)) for j, s in enumerate(branch.sources)]
-        middle = top + header + (height - header) / 2
-        ranker = _Node("ranker", col["ranker"], middle, _short(branch.ranker.ref),
-                       _short("ranker · " + _params(branch.ranker)), _tooltip(branch.ranker))
-        nodes += sources + [ranker]
-        edges += [(s.right(), ranker.left(), "") for s in sources]
-        last = ranker
-        if branch.reranker is not None:
-            last = _Node("reranker", col["reranker"], middle, _short(branch.reranker.ref),
-                         _short(f"re-ranker · top {branch.rerank_depth}"), _tooltip(branch.reranker))
-            nodes.append(last)
-            edges.append((ranker.right(), last.left(), ""))
-        bands.append((b, top, height, sources, last))
-        top += height + BAND_PAD
-    centre = (PAD + top - BAND_PAD) / 2
+    bands, nodes, edges = _bands(spec, col)
+    bottom = bands[-1].top + bands[-1].height
+    centre = (PAD + bottom) / 2
     users = _Node("io", col["users"], centre, "users", "every scored user", "")
     objective = spec.outer_reward.objective
     constraints = ", ".join(c.describe() for c in spec.outer_reward.constraints)
     output = _Node("io", col["top-k"], centre, "top-k", _short(f"outer: {objective}"),
                    f"outer reward: {objective}" + (f"; constraints: {constraints}" if constraints else ""))
-    nodes += [users, output]
     entry = users
     if spec.router is not None:
         entry = _Node("router", col["router"], centre, _short(spec.router.ref),
                       _short("router · " + _params(spec.router)), _tooltip(spec.router))
         nodes.append(entry)
         edges.append((users.right(), entry.left(), ""))
-    for b, band_top, height, sources, last in bands:
+    for band in bands:
         if spec.router is not None:
-            edges.append((entry.right(), (col["sources"] - 8, band_top + height / 2), f"label {b}"))
+            edges.append((entry.right(), (col["sources"] - 8, band.top + band.height / 2), f"label {band.branch}"))
         else:
-            edges += [(entry.right(), s.left(), "") for s in sources]
-        edges.append((last.right(), output.left(), ""))
-    width, total = col["top-k"] + NODE_W + PAD, top - BAND_PAD + PAD
-    parts = [f'<svg id="{e(svg_id)}" class="pipeline-graph" xmlns="http://www.w3.org/2000/svg" '
-             f'width="{width}" height="{total:.0f}" viewBox="0 0 {width} {total:.0f}" role="img" '
-             f'aria-label="{e(caption)}" data-sources="{sum(len(b.sources) for b in spec.branches)}" '
-             f'data-branches="{len(spec.branches)}">', _defs(svg_id)]
+            edges += [(entry.right(), s.left(), "") for s in band.sources]
+        edges.append((band.last.right(), output.left(), ""))
+    width, height = col["top-k"] + NODE_W + PAD, bottom + PAD
     right = col["reranker" if "reranker" in col else "ranker"] + NODE_W + 8
-    parts += [_band(b, band_top, height, col["sources"] - 8, right, spec.router is not None)
-              for b, band_top, height, *_ in bands]
-    parts += [_edge(a, z, text, svg_id) for a, z, text in edges]
-    parts += [_node(n) for n in nodes]
-    return "".join(parts) + "</svg>"
+    return "".join([f'<svg id="{e(svg_id)}" class="pipeline-graph" xmlns="http://www.w3.org/2000/svg" '
+                    f'width="{width}" height="{height:.0f}" viewBox="0 0 {width} {height:.0f}" role="img" '
+                    f'aria-label="{e(caption)}">', _defs(svg_id),
+                    *(_band(b, col["sources"] - 8, right, spec.router is not None) for b in bands),
+                    *(_edge(a, z, text, svg_id) for a, z, text in edges),
+                    *(_node(n) for n in nodes + [users, output]), "</svg>"])
+
+
+def _bands(spec: PipelineSpec, col: dict[str, float]) -> tuple[list[_Band], list[_Node], list[Edge]]:
+    """Each branch laid out below the last: sources stacked, ranker and re-ranker centred."""
+    bands, nodes, edges, top = [], [], [], PAD
+    header = HEADER if spec.router else 0
+    for b, (branch, labels) in enumerate(zip(spec.branches, source_labels(spec))):
+        height = header + 2 * BAND_PAD + len(branch.sources) * ROW
+        first, middle = top + header + BAND_PAD + ROW / 2, top + header + (height - header) / 2
+        sources = [_Node("source", col["sources"], first + j * ROW, _short(s.ref), f"quota {s.quota} · {label}",
+                         _tooltip(s)) for j, (s, label) in enumerate(zip(branch.sources, labels))]
+        last = _Node("ranker", col["ranker"], middle, _short(branch.ranker.ref),
+                     _short("ranker · " + _params(branch.ranker)), _tooltip(branch.ranker))
+        nodes += sources + [last]
+        edges += [(s.right(), last.left(), "") for s in sources]
+        if branch.reranker is not None:
+            reranker = _Node("reranker", col["reranker"], middle, _short(branch.reranker.ref),
+                             _short(f"re-ranker · top {branch.rerank_depth}"), _tooltip(branch.reranker))
+            nodes.append(reranker)
+            edges.append((last.right(), reranker.left(), ""))
+            last = reranker
+        bands.append(_Band(b, top, height, sources, last))
+        top += height + BAND_PAD
+    return bands, nodes, edges
 
 
 def _defs(svg_id: str) -> str:
@@ -99,10 +114,12 @@ def _defs(svg_id: str) -> str:
             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#777"/></marker></defs>')
 
 
-def _band(b: int, top: float, height: float, left: float, right: float, routed: bool) -> str:
-    label = f'<text class="band-label" x="{left + 6}" y="{top + 13}">branch {b}</text>' if routed else ""
-    return (f'<g class="branch" data-branch="{b}"><rect x="{left}" y="{top}" width="{right - left}" '
-            f'height="{height}" rx="8" fill="#fbfbfb" stroke="#ddd" stroke-dasharray="4 3"/>{label}</g>')
+def _band(band: _Band, left: float, right: float, routed: bool) -> str:
+    label = (f'<text class="band-label" x="{left + 6}" y="{band.top + 13}">branch {band.branch}</text>'
+             if routed else "")
+    return (f'<g class="branch" data-branch="{band.branch}"><rect x="{left}" y="{band.top}" '
+            f'width="{right - left}" height="{band.height}" rx="8" fill="#fbfbfb" stroke="#ddd" '
+            f'stroke-dasharray="4 3"/>{label}</g>')
 
 
 def _edge(a: tuple[float, float], z: tuple[float, float], text: str, svg_id: str) -> str:
