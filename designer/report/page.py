@@ -32,7 +32,8 @@ def render(sections: list[AgentHistory | PipelineHistory], families: dict[str, A
            source: str) -> str:
     """The whole page: one section per agent or pipeline, in the order given."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    nav = " ".join(f'<a href="#{_anchor(s)}">{e(s.agent.name)}</a>' for s in sections)
+    nav = " ".join(f'<a href="#{_anchor(s)}">{e(s.agent.name)}'
+                   f'{" (pipeline)" if isinstance(s, PipelineHistory) else ""}</a>' for s in sections)
     body = "\n".join(pipeline_section(s) if isinstance(s, PipelineHistory) else _agent_section(s, families)
                      for s in sections) or \
         '<p class="note">no agent has experiments yet: run `agenticrs design --agent recommender`</p>'

@@ -36,7 +36,9 @@ def pipeline_section(ph: PipelineHistory) -> str:
              ("phases", "Evolve phases", pipeline_figures.phases_timeline(ph),
               f"no evolve phase yet: run `agenticrs evolve --pipeline {name}`"),
              ("experiments", "Every experiment", figures.experiments_timeline(h), "no experiment yet"),
-             ("failures", "Failure classes over time", figures.failures_over_time(h), "no failure recorded")]
+             ("failures", "Failure classes over time", figures.failures_over_time(h), "no failure recorded"),
+             ("llm", "LLM calls and cost per session (compose --proposer llm)", figures.llm_cost_per_session(h),
+              "no LLM call recorded")]
     for key, heading, fig, missing in plots:
         parts.append(f"<h3>{heading}</h3>" + figure(fig, f"{name}-pipeline-{key}", missing))
         if key == "lineage":
