@@ -36,7 +36,8 @@ def render(sections: list[AgentHistory | PipelineHistory], families: dict[str, A
                    f'{" (pipeline)" if isinstance(s, PipelineHistory) else ""}</a>' for s in sections)
     body = "\n".join(pipeline_section(s) if isinstance(s, PipelineHistory) else _agent_section(s, families)
                      for s in sections) or \
-        '<p class="note">no agent has experiments yet: run `agenticrs design --agent recommender`</p>'
+        ('<p class="note">no agent or pipeline has experiments yet: run `agenticrs design --agent recommender` '
+         'or `agenticrs compose`</p>')
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
             f'<style>{STYLE}{PIPELINE_STYLE}</style>\n<script type="text/javascript">{get_plotlyjs()}</script>'
             f'</head>\n<body><h1>{e(title)}</h1><p class="note">{e(source)} · generated {stamp}</p>'
