@@ -5,6 +5,7 @@ import typer
 
 from designer.cli.output import emit_json, err, fmt, number, out, table, when
 from designer.cli.services import Services
+from knowledge_base.models import ExperimentStatus
 
 agents_app = typer.Typer(no_args_is_help=True, help="Agents and their versions.")
 
@@ -15,10 +16,12 @@ def register(app: typer.Typer) -> None:
 
 def agent_json(store, agent) -> dict:
     champion = store.champion(agent.name)
+    scores = version_scores(store, champion) if champion else {}
     return {"name": agent.name, "role": agent.role, "family": agent.family,
             "description": agent.description, "inner_reward": agent.inner_reward,
             "champion": champion.tag if champion else None,
             "champion_family": champion.family if champion else None,
+            "champion_val_reward": scores.get("val_reward"),
             "versions": len(store.list_versions(agent.name))}
 
 
@@ -28,8 +31,23 @@ def version_json(v, versions_by_id: dict, store=None) -> dict:
     return {"number": v.number, "tag": v.tag, "git_sha": v.git_sha, "family": v.family,
             "params": v.params, "experiment_id": v.experiment_id,
             "parent_version": parent.number if parent else None, "champion": v.is_champion,
+            **(version_scores(store, v) if store else {}),
             "test_delta": sealed.get("delta"), "test_below_parent": (sealed["delta"] < 0) if "delta" in sealed else None,
             "created_at": v.created_at}
+
+
+def version_scores(store, v) -> dict:
+    """A version's validation inner reward (of the experiment that made it, else of its
+    newest baseline run: v1 is scored when a session starts) with its data set, and its
+    sealed test NDCG@10 (a released version is decided: no longer a number to pick on)."""
+    exp = store.get_experiment(v.experiment_id) if v.experiment_id else None
+    if exp is None:
+        runs = store.list_experiments(agent_name=v.agent_name, proposer="baseline", stage="full",
+                                      status=ExperimentStatus.COMPLETED, limit=200)
+        exp = next((e for e in runs if e.parent_version_id == v.id), None)
+    test = (store.get_test_metrics(exp.id) or {}).get("metrics") or {} if exp else {}
+    return {"val_reward": exp.inner_reward if exp else None, "val_dataset": exp.dataset_key if exp else None,
+            "test_ndcg@10": test.get("ndcg@10")}
 
 
 @agents_app.command("list")
@@ -39,8 +57,8 @@ def list_agents(ctx: typer.Context, json_out: bool = typer.Option(False, "--json
     rows = [agent_json(s.store, a) for a in s.store.list_agents()]
     if json_out:
         return emit_json(rows)
-    table("agents", ["name", "role", "champion", "family", "versions", "inner reward"],
-          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], r["inner_reward"]] for r in rows],
+    table("agents", ["name", "role", "champion", "family", "versions", "champion val"],
+          [[r["name"], r["role"], r["champion"], r["champion_family"], r["versions"], _score(r)] for r in rows],
           optional=("role", "versions"), wrap=("name", "family"))
 
 
@@ -112,10 +130,20 @@ def versions(ctx: typer.Context, name: str, json_out: bool = typer.Option(False,
     rows = [version_json(v, by_id, s.store) for v in found]
     if json_out:
         return emit_json(rows)
-    table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", "test delta", "sha", "created"],
+    metric = s.store.get_agent(name).inner_reward
+    table(f"versions of {name}", ["", "tag", "family", "parent", "experiment", f"val {metric}", "test ndcg@10",
+                                  "test delta", "sha", "created"],
           [["*" if r["champion"] else "", r["tag"], r["family"], fmt(r["parent_version"]),
-            fmt(r["experiment_id"]), _test_flag(r), r["git_sha"][:10], when(r["created_at"])] for r in rows],
-          optional=("created", "sha", "parent", "experiment"), wrap=("tag", "family"))
+            fmt(r["experiment_id"]), r["val_reward"], r["test_ndcg@10"], _test_flag(r), r["git_sha"][:10],
+            when(r["created_at"])] for r in rows],
+          optional=("created", "sha", "parent", "experiment", "family"), wrap=("tag", "family", "test delta"))
+    if len({r["val_dataset"] for r in rows if r["val_dataset"]}) > 1:
+        out.print("(validation rewards come from different data sets: see --json val_dataset)")
+
+
+def _score(row: dict) -> str:
+    """``ndcg@10 0.2921`` of the champion, ``ndcg@10 -`` before it was scored."""
+    return f"{row['inner_reward']} {fmt(row['champion_val_reward'])}"
 
 
 def _test_flag(row: dict) -> str:

@@ -10,7 +10,6 @@ from typing import Iterator, Optional
 import typer
 
 from designer.cli import live
-from designer.cli.live import Heartbeat, heartbeat_seconds
 from designer.cli.output import emit_json, err, fmt, number, out, table
 from designer.cli.proposers import make_proposer
 from designer.cli.services import Services
@@ -114,7 +113,8 @@ def design(ctx: typer.Context,
         settings = settings.model_copy(update={"slots": workers})
     with agent_lock(s.workspace.root / "locks", agent):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
-        executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
+        with live.progress(err, live.Pulse(err, f"loading {settings.dataset} ({settings.split})")):
+            executor = _executor(executor_name, address, settings, s.workspace.cache_dir)
         try:
             summary, stop = _run_session(s, executor, settings, agent=agent, session=session, iterations=iterations,
                                          time_budget=time_budget, workers=workers, auto_approve=auto_approve,
@@ -169,7 +169,7 @@ def _run_session(s: Services, executor, settings, *, agent: str, session: Option
     remaining = None if iterations is None else iterations - done
     started = time.monotonic()
     try:
-        with stop.on_signals(lambda m: err.print(m, highlight=False)), _progress(view):
+        with stop.on_signals(lambda m: err.print(m, highlight=False)), live.progress(err, view):
             result = loop.run(iterations=remaining, time_budget=time_budget, workers=workers)
     except DesignerError as e:
         book.save(end_run(record, "", time.monotonic() - started))
@@ -214,17 +214,6 @@ def _count(record: SessionRecord, event: Event) -> SessionRecord:
     if event.kind is EventKind.PROPOSAL_FAILED:
         record.proposal_failures += 1
     return record
-
-
-@contextmanager
-def _progress(view: live.LiveView) -> Iterator[None]:
-    """A live status line on a TTY, heartbeat lines otherwise."""
-    if err.is_terminal:
-        with err.status(view):
-            yield
-    else:
-        with Heartbeat(view, heartbeat_seconds()):
-            yield
 
 
 def _session_experiments(s: Services, name: str):

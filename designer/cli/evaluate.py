@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from designer.cli.live import Pulse, progress
 from designer.cli.output import emit_json, err, fmt, out, table
 from designer.cli.services import Options
 from designer.errors import UsageError
@@ -79,7 +80,8 @@ def evaluate(ctx: typer.Context, target: str = typer.Argument(..., help="agent F
                         seed=settings.seed, limits=limits)
     with tempfile.TemporaryDirectory(prefix="agenticrs-eval-") as tmp:
         err.print(f"evaluating {target} on {executor.dataset_key} ({job.stage}) in sandbox tier {executor.tier} ...")
-        result = executor.evaluate(job, Path(tmp))
+        with progress(err, Pulse(err, f"evaluating {target} ({job.stage})")):
+            result = executor.evaluate(job, Path(tmp))
     data = {"target": target, "dataset": executor.dataset_key, "stage": job.stage, "outcome": result.outcome.value,
             "tier": result.tier, "metrics": result.metrics, "segments": result.segments,
             "fit_seconds": result.fit_seconds, "recommend_seconds": result.recommend_seconds,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 from rich.text import Text
 
@@ -103,11 +104,40 @@ def _candidate(event: Event) -> str:
     return f"{family} {shown}".strip() + (" ..." if len(params) > 3 else "")
 
 
+class Pulse:
+    """The view of one long piece of work (loading data, one evaluation): what and how long."""
+
+    def __init__(self, console: Any, what: str, clock: Callable[[], float] = time.monotonic):
+        self.console, self.what, self.clock = console, what, clock
+        self.started = self.last_line = clock()
+
+    def line(self, text: str, style: str = "") -> None:
+        self.last_line = self.clock()
+        self.console.print(text, style=style, highlight=False, markup=False)
+
+    def status_line(self) -> str:
+        return f"{self.what} · {elapsed_text(self.clock() - self.started)} elapsed"
+
+    def __rich__(self) -> Text:
+        return Text(self.status_line(), no_wrap=True, overflow="ellipsis")
+
+
+@contextmanager
+def progress(console: Any, view: "LiveView | Pulse") -> Iterator[None]:
+    """A live status line of ``view`` on a TTY; heartbeat lines otherwise."""
+    if console.is_terminal:
+        with console.status(view):
+            yield
+    else:
+        with Heartbeat(view, heartbeat_seconds()):
+            yield
+
+
 class Heartbeat:
     """``with Heartbeat(view):`` prints ``view.status_line()`` as a line whenever nothing was
     printed for ``every`` seconds (for logs and CI, where no status line can redraw)."""
 
-    def __init__(self, view: LiveView, every: float):
+    def __init__(self, view: "LiveView | Pulse", every: float):
         self.view, self.every = view, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agenticrs-progress", daemon=True)

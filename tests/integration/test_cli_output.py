@@ -180,3 +180,18 @@ def test_every_list_table_fits_80_columns_and_keeps_its_ids(ws):
         assert widest(text) <= 80 and "…" not in text, (args, text)
     versions = cli(ws, "agents", "versions", "recommender", env=NARROW).stdout
     assert "recommender/v1" in versions and "recommender/v2" in versions
+
+
+def test_versions_and_agents_list_show_validation_and_sealed_test_scores(ws):
+    exp = record(ws, l2=300.0, ndcg=0.3456, promotion=PromotionState.PENDING_REVIEW, p=1e-6)
+    with Store.open(f"sqlite:///{ws / 'knowledge.db'}") as store:
+        store.set_test_metrics(exp, {"ndcg@10": 0.2345}, {})
+    cli(ws, "review", "approve", str(exp))
+    versions = json.loads(cli(ws, "agents", "versions", "recommender", "--json").stdout)
+    assert versions[-1]["val_reward"] == 0.3456 and versions[-1]["test_ndcg@10"] == 0.2345
+    assert versions[-1]["val_dataset"] == "synthetic/user_temporal/x" and versions[0]["val_reward"] is None
+    text = cli(ws, "agents", "versions", "recommender", env=NARROW).stdout
+    assert "val ndcg@10" in text and "0.3456" in text and "0.2345" in text and widest(text) <= 80
+    listed = json.loads(cli(ws, "agents", "list", "--json").stdout)
+    assert {r["name"]: r["champion_val_reward"] for r in listed}["recommender"] == 0.3456
+    assert "ndcg@10 0.3456" in cli(ws, "agents", "list", env=NARROW).stdout

@@ -106,3 +106,14 @@ def test_on_a_tty_a_status_line_shows_iteration_candidate_stage_elapsed_and_best
     assert proc.returncode == 0, text
     assert "iteration 1/2 · " in text and "iteration 2/2 · " in text, text
     assert " evaluation, experiment " in text and " elapsed · best val ndcg@10 " in text, text
+
+
+def test_a_long_evaluate_is_not_silent_without_a_tty(ws, tmp_path):
+    agent = tmp_path / "slow.py"
+    agent.write_text("import time\nimport numpy as np\n\nclass Agent:\n    def __init__(self, **p):\n        pass\n"
+                     "    def fit(self, train):\n        time.sleep(3)\n"
+                     "    def recommend(self, users, k):\n        return np.zeros((len(users), k), dtype=np.int64)\n")
+    result = cli(ws, "evaluate", str(agent), *TINY, env={"AGENTICRS_HEARTBEAT_SECONDS": "0.5"}, check=False)
+    beats = [line for line in result.stderr.splitlines()
+             if line.startswith(f"... evaluating {agent} (validation) · ")]
+    assert len(beats) >= 2 and all(line.endswith(" elapsed") for line in beats), result.stderr

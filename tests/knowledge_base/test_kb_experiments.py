@@ -163,3 +163,28 @@ def test_sealed_test_metrics_are_kept_apart(store: Store, agent: str, draft: Dra
         store.set_test_metrics(exp.id + 1, {}, {})
     with pytest.raises(NotFoundError):
         store.set_test_verdict(exp.id + 1, {})
+
+
+def test_filters_by_session_proposer_dataset_prefix_and_order_by_reward(store: Store, agent: str,
+                                                                         draft: Draft) -> None:
+    """What `history --session/--proposer/--dataset/--sort reward` ask for, on every backend."""
+    def run(session: str, proposer: str, dataset: str, reward: float | None) -> int:
+        exp = store.start_experiment(draft(session_id=session, proposer=proposer, dataset_key=dataset))
+        store.finish_experiment(exp.id, ExperimentResult(
+            status=ExperimentStatus.COMPLETED if reward is not None else ExperimentStatus.FAILED,
+            inner_reward=reward))
+        return exp.id
+    low = run("s1", "search", "synthetic/user_temporal/a", 0.1)
+    high = run("s1", "llm", "synthetic/user_temporal/b", 0.3)
+    failed = run("s2", "search", "ml-100k/user_temporal/c", None)
+    mid = run("s2", "search", "100%_/weird", 0.2)
+
+    def ids(**kw) -> list[int]:
+        return [e.id for e in store.list_experiments(agent_name=agent, **kw)]
+    assert ids(session_id="s1") == [high, low]
+    assert ids(proposer="llm") == [high]
+    assert ids(dataset_prefix="synthetic/") == [high, low]
+    assert ids(dataset_prefix="100%_") == [mid] and ids(dataset_prefix="100") == [mid]
+    assert ids(dataset_prefix="1_0") == []          # LIKE wildcards are matched literally
+    assert ids(by_reward=True) == [high, mid, low, failed]   # no reward: last
+    assert ids(by_reward=True, session_id="s2", limit=1) == [mid]
