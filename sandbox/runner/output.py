@@ -75,10 +75,10 @@ def read_recommendations(output: Path, n_rows: int, k: int, n_items: int) -> np.
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise InvalidOutputError(f"{RECOMMENDATIONS} is not a regular file")
+        _check_header(f, n_rows, k)      # first: a wrong shape is named as such, not as a byte count
         if st.st_size > recommendations_cap(n_rows, k):
             raise InvalidOutputError(f"{RECOMMENDATIONS} is {st.st_size} bytes, too large "
                                      f"for ({n_rows}, {k}) ids")
-        _check_header(f, n_rows, k)
         f.seek(0)
         try:
             recs = np.load(f, allow_pickle=False)

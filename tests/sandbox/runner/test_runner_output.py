@@ -37,6 +37,12 @@ def test_bad_arrays_are_rejected(tmp_path, arr, needle):
         read_recommendations(tmp_path, N_ROWS, K, N_ITEMS)
 
 
+def test_a_much_larger_array_of_the_wrong_shape_is_named_by_its_shape(tmp_path):
+    save(tmp_path, np.zeros((N_ROWS * 5000, K), dtype=np.int64))   # far above the size cap
+    with pytest.raises(InvalidOutputError, match=rf"shape \({N_ROWS * 5000}, {K}\), expected \({N_ROWS}, {K}\)"):
+        read_recommendations(tmp_path, N_ROWS, K, N_ITEMS)
+
+
 def test_pickles_are_rejected_without_unpickling(tmp_path):
     save(tmp_path, np.empty((N_ROWS, K), dtype=object), allow_pickle=True)
     with pytest.raises(InvalidOutputError, match="pickle"):
