@@ -4,8 +4,10 @@ A real serial design session: search proposer, the real sandbox (``LocalExecutor
 knowledge base on SQLite and the agents repository in git, in a temporary workspace, on
 ml-100k restricted to cheap families (popularity, itemknn, ease). Reports the session's
 wall time, the candidates' own fit + recommend seconds, the sandbox runs' wall time, the
-loop's own time per experiment (wall - sandbox runs, over the experiments) and the
-efficiency (fit + recommend over wall).
+loop's own time per experiment (wall - sandbox runs, over the experiments; and this
+process's CPU time, which the machine's load does not inflate as much) and the efficiency
+(fit + recommend over wall). ``sandbox_startup_seconds_per_run`` is the part of a sandbox
+run before the candidate's ``fit``: isolation, interpreter, imports, loading the inputs.
 
     .venv/bin/python benchmarks/loop_overhead.py [--iterations 30] [--profile out.prof]
 """
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -60,6 +63,13 @@ class TimingExecutor:
         return result
 
 
+def _driver_cpu() -> float:
+    """CPU seconds of this process (all its threads, not the sandboxed children): the loop's
+    own work, whatever else loads the machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.machine())
@@ -80,14 +90,14 @@ def run_session(iterations: int, seed: int, profile: Path | None) -> dict:
                       settings=settings, workspace=ws, auto_approve=True)
     profiler = cProfile.Profile() if profile else None
     load_before = os.getloadavg()
-    start = time.perf_counter()
+    cpu_before, start = _driver_cpu(), time.perf_counter()
     if profiler:
         profiler.enable()
     summary = loop.run(iterations=iterations)
     if profiler:
         profiler.disable()
         profiler.dump_stats(str(profile))
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, _driver_cpu() - cpu_before
     experiments = store.list_experiments(agent_name="recommender", session_id=loop.session_id, limit=10_000)
     store.close()
     runs = executor.runs
@@ -107,6 +117,8 @@ def run_session(iterations: int, seed: int, profile: Path | None) -> dict:
         "evaluate_seconds": round(evaluate, 2),
         "loop_seconds_per_experiment": round((wall - sandbox) / max(1, n), 3),
         "loop_seconds_per_sandbox_run": round((wall - sandbox) / max(1, len(runs)), 3),
+        "driver_cpu_seconds_per_experiment": round(cpu / max(1, n), 3),
+        "sandbox_startup_seconds_per_run": round((sandbox - own) / max(1, len(runs)), 3),
         "outside_sandbox_in_evaluator_per_run": round((evaluate - sandbox) / max(1, len(runs)), 3),
         "efficiency": round(own / wall, 3) if wall else None,
         "efficiency_of_sandbox_time": round(own / sandbox, 3) if sandbox else None,
