@@ -42,6 +42,9 @@ bench: setup
 	$(PY) benchmarks/sandbox_overhead.py
 	$(PY) benchmarks/families.py
 	$(PY) benchmarks/search_vs_baselines.py
+	$(PY) benchmarks/loop_overhead.py
+	$(PY) benchmarks/pipeline_cache.py
+	$(PY) benchmarks/pipeline_routing.py
 
 clean-workspace:
 	rm -rf $(WORKSPACE)/knowledge.db* $(WORKSPACE)/agents $(WORKSPACE)/experiments $(WORKSPACE)/cache
