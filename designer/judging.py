@@ -51,6 +51,8 @@ class JudgingMixin:
                                     "validation": result.model_dump(),
                                     "error_control": {"procedure": test.procedure, "seq": test.seq,
                                                       "alpha": test.alpha, "target_fdr": test.target_fdr}}
+        if getattr(incumbent, "provisional", False):   # compared with a pending winner, not the champion's run
+            evidence["provisional_incumbent"] = incumbent.experiment.id
         confirmed = None
         if result.promote and promo.confirm:
             confirmed = self._confirm(full, incumbent, result)
@@ -63,7 +65,9 @@ class JudgingMixin:
         full = self.store.set_promotion(full.id, state, result.p_value, result.effect, evidence=evidence)
         self._write_evidence(full.id, evidence)
         self._emit(EventKind.FINISHED, f"experiment {full.id} {full.family}: val {metric} {full.inner_reward:.4f} "
-                   f"vs {incumbent.experiment.inner_reward:.4f} ({result.reason})",
+                   f"vs {incumbent.experiment.inner_reward:.4f}"
+                   + (f" (pending experiment {incumbent.experiment.id}, the provisional incumbent)"
+                      if getattr(incumbent, "provisional", False) else "") + f" ({result.reason})",
                    experiment_id=full.id, reward=full.inner_reward)
         self._track_best(full)
         if confirmed is not None and not promoted:

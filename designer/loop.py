@@ -41,11 +41,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Incumbent:
+    """What candidates are compared with: the champion ``version`` and the run whose per-user
+    ``rewards`` they must beat (the champion's own, or a pending winner's: ``provisional``)."""
+
     version: AgentVersion
     code: str
     experiment: Experiment
     user_ids: np.ndarray
     rewards: np.ndarray
+    provisional: bool = False
 
 
 @dataclass
@@ -186,6 +190,7 @@ class DesignLoop(JudgingMixin):
         self.iteration += 1
         self.summary.iterations += 1
         incumbent = self.incumbent()
+        bar = self.bar()
         started = self.clock()
         try:
             proposal = self.proposer.propose(self._context(incumbent, pending))
@@ -211,7 +216,7 @@ class DesignLoop(JudgingMixin):
         if (problems := self._static_problems(candidate)):
             self._reject_static(candidate, incumbent, problems)
             return None
-        return candidate, incumbent
+        return candidate, bar
 
     def evaluate(self, candidate: Candidate, incumbent: Incumbent) -> Experiment | None:
         """The cascade: cheap stage, screen against ``incumbent``, full stage. The full-stage
@@ -224,10 +229,30 @@ class DesignLoop(JudgingMixin):
     def judge(self, full: Experiment) -> None:
         """Judge ``full`` against the champion *now*: with several workers (or another
         process) it may have changed since the candidate was proposed."""
-        incumbent = self.incumbent()
+        incumbent = self.bar()
         if full.parent_version_id != incumbent.version.id:
             full = self.store.set_parent(full.id, incumbent.version.id, incumbent.experiment.id)
         self._judge(full, incumbent)
+
+    def bar(self) -> Incumbent:
+        """What a candidate must beat now. The champion; without auto-approval, the best
+        candidate waiting for review against it (the *provisional incumbent*, not vetoed by
+        its sealed test) when it scores higher: later candidates must beat that one, so the
+        review queue does not fill with candidates that only beat the old champion.
+        Confirmation and the sealed test still compare with the champion itself."""
+        champion = self.incumbent()
+        if self.auto_approve:
+            return champion
+        waiting = [e for e in self.store.list_experiments(
+                       agent_name=self.agent.name, promotion=PromotionState.PENDING_REVIEW,
+                       dataset_key=self.dataset_key, stage="full", limit=200)
+                   if e.parent_version_id == champion.version.id and e.inner_reward is not None
+                   and not self.verdict(e).get("vetoed") and self._has_scores(e)]
+        best = max(waiting, key=lambda e: (e.inner_reward, -e.id), default=None)
+        if best is None or best.inner_reward <= (champion.experiment.inner_reward or 0.0):
+            return champion
+        users, rewards = self.store.get_user_scores(best.id)
+        return Incumbent(champion.version, champion.code, best, users, rewards, provisional=True)
 
     def _maybe_summarise(self, incumbent: Incumbent) -> None:
         """Every ``insight_every`` iterations, store what worked and failed as an insight."""

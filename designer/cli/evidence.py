@@ -57,6 +57,9 @@ def evidence_lines(ev: dict[str, Any]) -> list[str]:
                      f"{number(v['parent_mean'])}; gain {gain_text(v)} over {v['n_users']} users, "
                      f"{p_equals(v['p_value'], v.get('p_method', 'permutation'))} "
                      f"({v.get('p_method', 'permutation')}) at alpha={format_p(v['alpha'])}: {v['reason']}")
+    if (pending := ev.get("provisional_incumbent")):
+        lines.append(f"  the bar was experiment {pending} (waiting for review, better than the champion): "
+                     "the provisional incumbent")
     if (c := ev.get("error_control")):
         lines.append(f"error control: {c['procedure']} test #{c['seq']} of this agent's stream, "
                      f"alpha={format_p(c['alpha'])} (target FDR {c['target_fdr']})")

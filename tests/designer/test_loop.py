@@ -175,3 +175,40 @@ def test_sealed_test_metrics_never_reach_a_proposer(store, releaser, families, s
     test_value = store.get_test_metrics(champion.experiment_id)["metrics"]["ndcg@10"]
     assert test_value > 0.4
     assert seen and not any(f"{test_value:.6f}"[:6] in blob for blob in seen)
+
+
+class SequenceProposer:
+    """Proposes the given families in order (one per call)."""
+
+    name = "fixed"
+
+    def __init__(self, *families: str):
+        self.families = list(families)
+
+    def propose(self, context):
+        return Proposal(proposer="fixed", kind=ProposalKind.FAMILY_SWITCH, family=self.families.pop(0), params={})
+
+
+def test_a_pending_winner_is_the_bar_later_candidates_must_beat(store, releaser, families, settings, workspace):
+    # without review: recency_ease (0.12) waits; ease (0.14) must beat it, and does; itemknn
+    # (0.10) beats the champion (popularity, 0.05) but not the pending ease: it stays out of review
+    loop = make_loop(store, releaser, families, settings, workspace, FakeExecutor(by_family),
+                     proposer=SequenceProposer("recency_ease", "ease", "itemknn"), auto=False)
+    loop.run(iterations=3)
+    pending = store.list_experiments(agent_name="recommender", promotion=PromotionState.PENDING_REVIEW,
+                                     newest_first=False)
+    assert [e.family for e in pending] == ["recency_ease", "ease"]
+    assert "provisional_incumbent" not in pending[0].evidence
+    assert pending[1].evidence["provisional_incumbent"] == pending[0].id
+    assert pending[1].evidence["parent_version"] == "recommender/v1"   # its parent is still the champion
+    knn = [e for e in store.list_experiments(agent_name="recommender") if e.family == "itemknn"]
+    assert [e.promotion for e in knn] == [PromotionState.SCREENED_OUT]
+    assert store.champion("recommender").number == 1
+
+
+def test_with_auto_approve_the_bar_is_the_champion(store, releaser, families, settings, workspace):
+    loop = make_loop(store, releaser, families, settings, workspace, FakeExecutor(by_family),
+                     proposer=SequenceProposer("recency_ease", "ease"), auto=True)
+    loop.run(iterations=2)
+    [ease] = [e for e in store.list_experiments(agent_name="recommender", stage="full") if e.family == "ease"]
+    assert "provisional_incumbent" not in ease.evidence and ease.evidence["parent_version"] == "recommender/v2"

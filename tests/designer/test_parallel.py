@@ -133,3 +133,27 @@ def test_slots_are_claimed_across_threads_and_processes(tmp_path, monkeypatch):
     finally:
         holder.kill()
         holder.wait()
+
+
+class FirstIsSlowest(SlowExecutor):
+    """The earliest proposal's runs take longest: results complete in reverse order."""
+
+    def evaluate(self, job, run_dir):
+        self.seconds = 0.4 if "itemknn" in job.code else 0.01
+        return super().evaluate(job, run_dir)
+
+
+def test_results_that_finish_out_of_order_are_judged_in_proposal_order(tmp_path, families):
+    outcomes = []
+    for workers in (1, 2):
+        ws = Workspace.create(tmp_path / f"ws{workers}")
+        store = Store.open(ws.db_url)
+        store.upgrade()
+        releaser = publish_builtins(store, ws, families)
+        plan = [("itemknn", {}), ("ials", {})]
+        loop = make_loop(store, releaser, families, DesignSettings(workspace=ws.root), ws,
+                         FirstIsSlowest(by_family), proposer=Sequence(plan))
+        loop.run(iterations=len(plan), workers=workers)
+        outcomes.append(_versions(store))
+        store.close()
+    assert outcomes[0] == outcomes[1] == [(1, "popularity"), (2, "itemknn"), (3, "ials")]
