@@ -82,7 +82,7 @@ def compose(ctx: typer.Context,
             raise UsageError(f"--pool {pool}: none of these is a recommender agent or family; "
                              f"families: {', '.join(n for n, f in s.families.items() if f.role == 'recommender')}")
         err.print("recall pool: " + "; ".join(f"{o.label} ({o.note})" for o in options), highlight=False)
-        view = LiveView(iterations)
+        view = LiveView(iterations, metric=f"val {target.inner_reward}")
         subject = PipelineSubject(store=s.store, repo=s.releaser.repo, families=s.families)
         session_id = uuid.uuid4().hex[:12]
         chosen: Any = CompositionSearchProposer(options, seed=settings.seed)
@@ -105,7 +105,7 @@ def compose(ctx: typer.Context,
                 summary = loop.run(iterations=iterations, time_budget=time_budget, workers=workers)
         finally:
             getattr(executor, "close", lambda: None)()
-    _print_summary(summary, json_out)
+    _print_summary(summary, json_out, metric=f"val {target.inner_reward}", kind="compose")
 
 
 def compose_llm_proposer(s: Services, pool: list[PoolOption], subject: PipelineSubject, *, session_id: str,

@@ -283,9 +283,10 @@ class LiveView(live.LiveView):
             self.status.update(self)
 
 
-def _print_summary(summary, json_out: bool) -> None:
+def _print_summary(summary, json_out: bool, metric: str = "reward", kind: str = "design") -> None:
     """The summary of one loop run (a ``SessionSummary``, e.g. of ``compose``); its JSON keys
-    are those `design --json` had before sessions (no ``metric``)."""
+    are those `design --json` had before sessions (no ``metric``). ``metric`` names the
+    rewards shown (``val ndcg@10``), ``kind`` the command."""
     data = {"session": summary.session_id, "agent": summary.agent, "dataset": summary.dataset_key,
             "iterations": summary.iterations, "evaluated": summary.evaluated, "failed": summary.failed,
             "screened_out": summary.screened_out, "duplicates": summary.duplicates,
@@ -295,17 +296,17 @@ def _print_summary(summary, json_out: bool) -> None:
             "elapsed_seconds": round(summary.elapsed_seconds, 1)}
     if json_out:
         return emit_json(data)
-    _print_session(data | {"metric": "reward"}, json_out=False)
+    _print_session(data | {"metric": metric}, json_out=False, kind=kind)
 
 
-def _print_session(data: dict, json_out: bool) -> None:
+def _print_session(data: dict, json_out: bool, kind: str = "design") -> None:
     if json_out:
         return emit_json(data)
     metric = data["metric"]
     rows = [[k, v] for k, v in data.items() if k not in ("baseline_reward", "best_reward", "metric")]
     rows += [[f"baseline ({metric})", number(data["baseline_reward"]) if data["baseline_reward"] is not None else "-"],
              [f"best ({metric})", number(data["best_reward"]) if data["best_reward"] is not None else "-"]]
-    title = f"design session {data['session']}" + (" (all runs)" if "runs" in data else "")
+    title = f"{kind} session {data['session']}" + (" (all runs)" if "runs" in data else "")
     table(title, ["", "value"], [[k, _value(k, v)] for k, v in rows])
     if data["promoted_experiments"] and not data["approved_versions"]:
         out.print("winners wait for review: agenticrs review list")

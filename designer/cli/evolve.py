@@ -69,7 +69,7 @@ def evolve(ctx: typer.Context,
                          allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
     names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
-    view = LiveView(iterations)
+    view = LiveView(iterations, metric=f"val {target.inner_reward}")
     with agent_lock(s.workspace.root / "locks", pipeline):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
         executor = _executor("local", None, settings, s.workspace.cache_dir)
@@ -101,7 +101,12 @@ def evolve(ctx: typer.Context,
             previous[sig] = signal.signal(sig, stop)
         err.print(f"sandbox tier {executor.tier}; data set {executor.dataset_key}; evolving {pipeline}", highlight=False)
         try:
-            summary = evolver.run(iterations=iterations, budget_seconds=budget_seconds)
+            if err.is_terminal:      # the live status line of the running phase's loop
+                with err.status("starting") as status:
+                    view.status = status
+                    summary = evolver.run(iterations=iterations, budget_seconds=budget_seconds)
+            else:
+                summary = evolver.run(iterations=iterations, budget_seconds=budget_seconds)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
