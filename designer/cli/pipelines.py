@@ -68,13 +68,8 @@ def list_pipelines(ctx: typer.Context, json_out: bool = typer.Option(False, "--j
 
 
 def describe(spec: PipelineSpec) -> str:
-    """One line: ``router | b0: src@quota + src@quota -> ranker -> reranker | b1: ...``."""
-    parts = []
-    for b, branch in enumerate(spec.branches):
-        sources = " + ".join(f"{x.ref}@{x.quota}" for x in branch.sources)
-        rerank = f" -> {branch.reranker.ref}" if branch.reranker else ""
-        parts.append(f"{'b%d: ' % b if spec.router else ''}{sources} -> {branch.ranker.ref}{rerank}")
-    return (f"{spec.router.ref} | " if spec.router else "") + " | ".join(parts)
+    """The spec's one-line graph (``PipelineSpec.graph``)."""
+    return spec.graph()
 
 
 @pipelines_app.command("show")

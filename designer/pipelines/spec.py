@@ -175,6 +175,18 @@ class PipelineSpec(_Frozen):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None, width=100)
 
+    def graph(self) -> str:
+        """One line: ``router(params) | b0: src@quota + src@quota -> ranker -> reranker | b1: ...``."""
+        parts = []
+        for b, branch in enumerate(self.branches):
+            sources = " + ".join(f"{x.ref}@{x.quota}" for x in branch.sources)
+            rerank = f" -> {branch.reranker.ref}" if branch.reranker else ""
+            parts.append(f"{'b%d: ' % b if self.router else ''}{sources} -> {branch.ranker.ref}{rerank}")
+        if self.router is None:
+            return " | ".join(parts)
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.router.params.items())
+        return f"{self.router.ref}" + (f"({params})" if params else "") + " | " + " | ".join(parts)
+
     def pinned(self) -> list[dict[str, Any]]:
         """Every node as a KB component row: role, branch, agent + version or family + params, quota."""
         rows = []

@@ -37,7 +37,6 @@ from designer.pipelines.defaults import CONTRACT
 from designer.pipelines.pool import PoolOption
 from designer.pipelines.spec import MAX_BRANCHES, MAX_SOURCES, PipelineSpec, PipelineSpecError
 from designer.proposal import Candidate, DesignContext, Proposal, ProposalError, ProposalKind
-from designer.proposers.compose_search import CompositionSearchProposer
 from knowledge_base.models import Experiment, ExperimentStatus, PromotionState
 
 TEMPLATE = "compose.j2"
@@ -219,7 +218,7 @@ def candidate_line(cheap: Experiment | None, full: Experiment | None, objective:
         spec: PipelineSpec | None = PipelineSpec.from_dict(e.params, "past pipeline")
     except PipelineSpecError:
         spec = None
-    graph = CompositionSearchProposer._describe(spec) if spec else "(unreadable spec)"
+    graph = spec.graph() if spec else "(unreadable spec)"
     parts = [f"#{e.id} [{e.proposer}] {graph}"]
     if e.status is ExperimentStatus.COMPLETED:
         parts.append(_score(e, objective, rewards.get(e.proposal.get("incumbent_experiment") or -1)))

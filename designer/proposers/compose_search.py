@@ -73,7 +73,7 @@ class CompositionSearchProposer:
                 continue
             dists = {name: distribution_to_json(d) for name, d in trial.distributions.items()}
             return Proposal(proposer=self.name, kind=ProposalKind.PARAMS, family="pipeline",
-                            params=spec.to_dict(), rationale=self._describe(spec),
+                            params=spec.to_dict(), rationale=spec.graph(),
                             meta={"sampler": "tpe", "warm_trials": len(study.trials) - 1,
                                   "trial": {"params": trial.params, "distributions": dists}})
         raise ProposalError("the composition search keeps proposing evaluated pipelines; widen the pool (--pool)")
@@ -168,16 +168,6 @@ class CompositionSearchProposer:
             return create_trial(params=meta["params"], distributions=dists, state=TrialState.FAIL)
         except (ValueError, KeyError, TypeError):
             return None
-
-    @staticmethod
-    def _describe(spec: PipelineSpec) -> str:
-        parts = []
-        for b, branch in enumerate(spec.branches):
-            sources = " + ".join(f"{s.ref}@{s.quota}" for s in branch.sources)
-            rerank = f" -> {branch.reranker.ref}" if branch.reranker else ""
-            parts.append(f"{'b%d: ' % b if spec.router else ''}{sources} -> {branch.ranker.ref}{rerank}")
-        router = f"{spec.router.ref}{spec.router.params} | " if spec.router else ""
-        return router + " | ".join(parts)
 
 
 def _dists(meta: dict[str, Any]) -> dict[str, Any]:
