@@ -82,7 +82,7 @@ def compose(ctx: typer.Context,
             raise UsageError(f"--pool {pool}: none of these is a recommender agent or family; "
                              f"families: {', '.join(n for n, f in s.families.items() if f.role == 'recommender')}")
         err.print("recall pool: " + "; ".join(f"{o.label} ({o.note})" for o in options), highlight=False)
-        view = LiveView(iterations, metric=f"val {target.inner_reward}")
+        view = LiveView(iterations, metric=target.inner_reward)
         subject = PipelineSubject(store=s.store, repo=s.releaser.repo, families=s.families)
         session_id = uuid.uuid4().hex[:12]
         chosen: Any = CompositionSearchProposer(options, seed=settings.seed)

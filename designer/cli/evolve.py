@@ -69,7 +69,7 @@ def evolve(ctx: typer.Context,
                          allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
     names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
-    view = LiveView(iterations, metric=f"val {target.inner_reward}")
+    view = LiveView(iterations, metric=target.inner_reward)
     with agent_lock(s.workspace.root / "locks", pipeline):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
         executor = _executor("local", None, settings, s.workspace.cache_dir)
