@@ -20,12 +20,12 @@ SLOW_AGENT = ("import time\nimport numpy as np\n\nclass Agent:\n    def __init__
 
 @pytest.mark.sandbox
 def test_a_champion_that_times_out_points_to_the_flag_and_the_experiment(ws):
-    result = cli(ws, "design", "--agent", "recommender", "--iterations", "1", "--wall-limit", "0.2", *TINY,
+    result = cli(ws, "design", "--agent", "recommender", "--iterations", "1", "--wall-limit", "0.01", *TINY,
                  check=False)
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: the champion's baseline run (experiment ") and "ended TIMED_OUT" in line
-    assert "raise the limit with --wall-limit SECONDS (now 0.2)" in line and "--status FAILED" not in line
+    assert "raise the limit with --wall-limit SECONDS (now 0.01)" in line and "--status FAILED" not in line
     exp = int(re.search(r"agenticrs history show (\d+)", line).group(1))
     assert json.loads(cli(ws, "history", "show", str(exp), "--json").stdout)["status"] == "TIMED_OUT"
 
