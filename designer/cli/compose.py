@@ -7,6 +7,8 @@ from typing import Any, Optional
 
 import typer
 
+from designer.cli import options
+
 from designer.cli.design import LiveView, _check_flags, _executor, _print_summary, agent_lock
 from designer.cli.output import err
 from designer.cli.services import Services
@@ -38,17 +40,17 @@ def compose(ctx: typer.Context,
             pool: Optional[str] = typer.Option(None, "--pool", metavar="NAME,...",
                                                help="recall pool: agent or family names (default: recommender "
                                                     "agents' champions + popularity, itemknn, ease, recency_ease, ials)"),
-            auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
-            dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
-            data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
-            n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
-            n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
-            split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
-            seed: Optional[int] = typer.Option(None, "--seed"),
-            wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
-            memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
-            columns: Optional[str] = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]"),
-            allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+            auto_approve: bool = options.AUTO_APPROVE,
+            dataset: Optional[str] = options.DATASET,
+            data_dir: Optional[Path] = options.DATA_DIR,
+            n_users: Optional[int] = options.N_USERS,
+            n_items: Optional[int] = options.N_ITEMS,
+            split: Optional[str] = options.SPLIT,
+            seed: Optional[int] = options.SEED,
+            wall_limit: Optional[float] = options.WALL_LIMIT,
+            memory_mb: Optional[int] = options.MEMORY_MB,
+            columns: Optional[str] = options.COLUMNS,
+            allow_insecure: bool = options.ALLOW_INSECURE,
             workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
                                         help="candidates evaluated at once, each in its own sandbox slot"),
             executor_name: str = typer.Option("local", "--executor", help="local | ray"),

@@ -9,6 +9,8 @@ from typing import Iterator, Optional
 
 import typer
 
+from designer.cli import options
+
 from designer.cli import live
 from designer.cli.output import emit_json, err, fmt, number, out, table
 from designer.cli.proposers import make_proposer
@@ -61,16 +63,16 @@ def design(ctx: typer.Context,
            max_calls: Optional[int] = typer.Option(None, "--max-calls"),
            prices: Optional[str] = typer.Option(None, "--prices", help="USD per million tokens 'IN,OUT' "
                                                 "for OpenAI-compatible servers litellm has no price for"),
-           auto_approve: bool = typer.Option(False, "--auto-approve", help="approve winners without review"),
-           dataset: Optional[str] = typer.Option(None, "--dataset", help="synthetic | ml-100k | FILE.csv"),
-           data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
-           n_users: Optional[int] = typer.Option(None, "--n-users", min=10, help="synthetic: users"),
-           n_items: Optional[int] = typer.Option(None, "--n-items", min=10, help="synthetic: items"),
-           split: Optional[str] = typer.Option(None, "--split", help="user_temporal | global_temporal"),
-           seed: Optional[int] = typer.Option(None, "--seed"),
-           wall_limit: Optional[float] = typer.Option(None, "--wall-limit", help="seconds per run"),
+           auto_approve: bool = options.AUTO_APPROVE,
+           dataset: Optional[str] = options.DATASET,
+           data_dir: Optional[Path] = options.DATA_DIR,
+           n_users: Optional[int] = options.N_USERS,
+           n_items: Optional[int] = options.N_ITEMS,
+           split: Optional[str] = options.SPLIT,
+           seed: Optional[int] = options.SEED,
+           wall_limit: Optional[float] = options.WALL_LIMIT,
            cpu_limit: Optional[float] = typer.Option(None, "--cpu-limit", help="CPU seconds per run"),
-           memory_mb: Optional[int] = typer.Option(None, "--memory-mb", help="memory per run"),
+           memory_mb: Optional[int] = options.MEMORY_MB,
            max_processes: Optional[int] = typer.Option(None, "--max-processes", help="processes+threads per run"),
            output_mb: Optional[int] = typer.Option(None, "--output-mb", help="output quota per run"),
            columns: Optional[str] = typer.Option(None, "--columns", help="interactions file columns, comma-separated: user=COL, item=COL, timestamp=COL and optionally rating=COL"),
@@ -79,7 +81,7 @@ def design(ctx: typer.Context,
            max_tokens: int = typer.Option(4096, "--max-tokens", min=64, help="llm: answer length cap"),
            candidates_per_call: int = typer.Option(1, "--candidates-per-call", min=1, max=8, metavar="N",
                                                    help="llm: different modules asked for in one call"),
-           allow_insecure: bool = typer.Option(False, "--allow-insecure-sandbox"),
+           allow_insecure: bool = options.ALLOW_INSECURE,
            workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
                                        help="candidates evaluated at once, each in its own sandbox slot"),
            slots: Optional[int] = typer.Option(None, "--slots", min=1, max=64, metavar="N",

@@ -64,7 +64,7 @@ def _versions(store):
 
 
 def test_two_workers_overlap_and_promote_like_a_serial_run(store, releaser, families, settings, workspace):
-    executor = SlowExecutor(by_family)
+    executor = SlowExecutor(by_family, 0.5)   # long enough that the next proposal starts before it ends
     loop = make_loop(store, releaser, families, settings, workspace, executor, proposer=Sequence(PLAN))
     summary = loop.run(iterations=len(PLAN), workers=2)
     assert executor.most == 2                               # two runs at once
@@ -79,19 +79,25 @@ def test_two_workers_overlap_and_promote_like_a_serial_run(store, releaser, fami
     assert summary.iterations == len(PLAN)
 
 
-def test_serial_and_parallel_runs_promote_the_same_versions(tmp_path, families):
+def _serial_and_parallel(tmp_path, families, plan, executor):
+    """The versions a serial and a 2-worker run of ``plan`` release, each in a fresh workspace."""
     outcomes = []
     for workers in (1, 2):
         ws = Workspace.create(tmp_path / f"ws{workers}")
         store = Store.open(ws.db_url)
         store.upgrade()
         releaser = publish_builtins(store, ws, families)
-        plan = [("itemknn", {}), ("ials", {}), ("recency_ease", {}), ("bpr", {})]
         loop = make_loop(store, releaser, families, DesignSettings(workspace=ws.root), ws,
-                         SlowExecutor(by_family, 0.05), proposer=Sequence(plan))
+                         executor(), proposer=Sequence(plan))
         loop.run(iterations=len(plan), workers=workers)
         outcomes.append(_versions(store))
         store.close()
+    return outcomes
+
+
+def test_serial_and_parallel_runs_promote_the_same_versions(tmp_path, families):
+    plan = [("itemknn", {}), ("ials", {}), ("recency_ease", {}), ("bpr", {})]
+    outcomes = _serial_and_parallel(tmp_path, families, plan, lambda: SlowExecutor(by_family, 0.05))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == (1, "popularity") and outcomes[0][-1][1] == "recency_ease"
 
@@ -144,16 +150,6 @@ class FirstIsSlowest(SlowExecutor):
 
 
 def test_results_that_finish_out_of_order_are_judged_in_proposal_order(tmp_path, families):
-    outcomes = []
-    for workers in (1, 2):
-        ws = Workspace.create(tmp_path / f"ws{workers}")
-        store = Store.open(ws.db_url)
-        store.upgrade()
-        releaser = publish_builtins(store, ws, families)
-        plan = [("itemknn", {}), ("ials", {})]
-        loop = make_loop(store, releaser, families, DesignSettings(workspace=ws.root), ws,
-                         FirstIsSlowest(by_family), proposer=Sequence(plan))
-        loop.run(iterations=len(plan), workers=workers)
-        outcomes.append(_versions(store))
-        store.close()
+    outcomes = _serial_and_parallel(tmp_path, families, [("itemknn", {}), ("ials", {})],
+                                    lambda: FirstIsSlowest(by_family))
     assert outcomes[0] == outcomes[1] == [(1, "popularity"), (2, "itemknn"), (3, "ials")]
