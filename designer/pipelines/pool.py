@@ -13,8 +13,9 @@ from typing import Any
 
 from knowledge_base.models import ExperimentStatus
 
-# Cheap enough to fit three times per stage (target, window, and again on another stage):
-# the torch families (bpr, sasrec) stay out unless named with --pool. In the order of their
+# Cheap enough to fit twice per stage (target, ranker window) on any data set: the torch
+# families (bpr, sasrec) stay out unless named with --pool (on ml-100k sasrec is the source
+# that lets a learned ranker beat recency_ease: see the README). In the order of their
 # usual strength on implicit feedback, which orders unscored options (a fresh workspace).
 POOL_FAMILIES = ("recency_ease", "ease", "ials", "itemknn", "popularity")
 

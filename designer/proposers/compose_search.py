@@ -117,11 +117,13 @@ class CompositionSearchProposer:
         elif ranker_family == "mlp_ranker":
             params = {"hidden": trial.suggest_int(f"b{b}_hidden", 8, 64, log=True),
                       "epochs": trial.suggest_int(f"b{b}_epochs", 30, 200, log=True),
-                      "lr": trial.suggest_float(f"b{b}_lr", 1e-3, 3e-2, log=True)}
+                      "lr": trial.suggest_float(f"b{b}_lr", 1e-3, 3e-2, log=True),
+                      "use_affinity": trial.suggest_categorical(f"b{b}_affinity", [False, True])}
         else:
             params = {"l2": trial.suggest_float(f"b{b}_l2", 1e-4, 1.0, log=True),
                       "negatives": trial.suggest_int(f"b{b}_negatives", 2, 30, log=True),
-                      "interactions": trial.suggest_categorical(f"b{b}_interactions", [False, True])}
+                      "interactions": trial.suggest_categorical(f"b{b}_interactions", [False, True]),
+                      "use_affinity": trial.suggest_categorical(f"b{b}_affinity", [False, True])}
         branch: dict[str, Any] = {"sources": sources, "ranker": {"family": ranker_family, "params": params}}
         reranker = trial.suggest_categorical(f"b{b}_reranker", ["none", *self.rerankers])
         if reranker == "calibration":
@@ -133,25 +135,33 @@ class CompositionSearchProposer:
         return branch
 
     def _warm_points(self) -> list[dict[str, Any]]:
-        """Complete points tried first: the best-known source alone (its own ranking), the
-        three best under the MLP ranker, the two best fused by reciprocal rank, ..."""
-        def point(n: int, ranker: str) -> dict[str, Any]:
+        """Complete points tried first, most promising first: LORD++ grants the highest test
+        levels right after a promotion, so the candidates most likely to win go first. The
+        best-known source alone (its own ranking; a fresh pipeline's first promotion); the
+        first ``MAX_SOURCES`` sources under the MLP ranker; the two best with each further
+        source as a third (which third adds most depends on how its candidates differ, not
+        on its own score); the two best fused by reciprocal rank, under the logistic and the
+        MLP ranker."""
+        def point(chosen: list[int], ranker: str) -> dict[str, Any]:
             p: dict[str, Any] = {"router": "none", "b0_ranker": ranker, "b0_reranker": "none"}
             for i, option in enumerate(self.pool):
                 key = _key(option.label)
-                p[f"b0_use_{key}"] = i < n
-                if i < n:
+                p[f"b0_use_{key}"] = i in chosen
+                if i in chosen:
                     p[f"b0_quota_{key}"] = 100
             if ranker == "fusion":
                 p.update({"b0_fusion_method": "rrf", "b0_rrf_k": 60.0, "b0_pop_weight": 0.0})
-                p.update({f"b0_w{j}": 1.0 for j in range(min(n, len(self.pool)))})
+                p.update({f"b0_w{j}": 1.0 for j in range(len(chosen))})
             elif ranker == "mlp_ranker":
-                p.update({"b0_hidden": 32, "b0_epochs": 100, "b0_lr": 0.01})
+                p.update({"b0_hidden": 32, "b0_epochs": 100, "b0_lr": 0.01, "b0_affinity": False})
             else:
-                p.update({"b0_l2": 0.01, "b0_negatives": 10, "b0_interactions": True})
+                p.update({"b0_l2": 0.01, "b0_negatives": 10, "b0_interactions": True, "b0_affinity": False})
             return p
-        return [point(1, "fusion"), point(3, "mlp_ranker"), point(2, "fusion"), point(3, "logistic_ranker"),
-                point(2, "mlp_ranker")]
+        n = len(self.pool)
+        thirds = [point([0, 1, j], "mlp_ranker") for j in range(2, n)] or [point(list(range(n)), "mlp_ranker")]
+        widest = point(list(range(min(n, MAX_SOURCES))), "mlp_ranker")
+        return [point([0], "fusion"), widest, *thirds, point([0, 1], "fusion"),
+                point([0, 1, 2][:n], "logistic_ranker"), point([0, 1], "mlp_ranker")]
 
     # ---- history ------------------------------------------------------------------------
 

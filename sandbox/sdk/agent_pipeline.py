@@ -49,7 +49,14 @@ class CandidateSet:
     source's list (0 when absent) and ``in_j`` (1 when the source proposed it within its
     quota); ``item_pop`` and ``item_recent`` (log counts over all and the last 10% of the
     time span, scaled to [0, 1]); ``item_pop_now`` (log count in the 5% of the time span
-    before the user's last interaction, scaled); ``user_activity`` (log count, scaled); ``valid``.
+    before the user's last interaction, scaled); ``user_activity`` (log count, scaled);
+    ``sim_recent`` and ``sim_profile`` (mean co-occurrence cosine between the candidate and the
+    user's last 10 / all items: ``|U_i & U_j| / sqrt(|U_i| |U_j|)`` over the fit data, exact up
+    to 4000 items, a rank-64 factorisation of it above); ``pop_gap`` (the candidate's
+    ``item_pop`` minus the mean over the user's items); ``item_age`` (time from the item's first
+    interaction to the user's last one, over the data's time span; negative when the item
+    appeared after it); ``genre_match`` (cosine of the candidate's ``item_features`` and the
+    mean over the user's items; 0 without item features); ``valid``.
     """
 
     def __init__(self, users, items, features, labels=None):
@@ -72,6 +79,17 @@ def load_component(code: str, label: str):
     sys.modules[name] = module
     exec(compile(code, f"<component {label}>", "exec"), module.__dict__)  # noqa: S102 - in the sandbox
     return module
+
+
+RECENT_ITEMS = 10               # sim_recent: the user's last distinct items
+EXACT_SIMILARITY_ITEMS = 4000   # up to this many items the item-item cosine is exact (dense)
+SIMILARITY_RANK = 64            # above: its rank-64 factorisation
+
+
+def _diag(values: np.ndarray):
+    import scipy.sparse as sp
+
+    return sp.diags(values.astype(np.float32))
 
 
 def _counts(values: np.ndarray, size: int) -> np.ndarray:
@@ -108,6 +126,84 @@ class _Context:
         self.sorted_items, self.sorted_times = train.item[order], train.timestamp[order].astype(np.float64)
         self.item_start = np.searchsorted(self.sorted_items, np.arange(train.n_items + 1))
         self._pop_scale = np.log1p(max(1.0, float(np.bincount(train.item, minlength=1).max()) if len(train) else 1.0))
+        self.time_span = max(float(train.timestamp.max() - train.timestamp.min()), 1.0) if len(train) else 1.0
+        self.item_first = np.full(train.n_items, np.inf)
+        if len(train):
+            np.minimum.at(self.item_first, train.item, train.timestamp.astype(np.float64))
+        self._affinity(train)
+
+    def _affinity(self, train) -> None:
+        """What the user-item affinity features need: each user's last items, profiles, item vectors."""
+        n_users, n_items = train.n_users, train.n_items
+        sequences = train.sequences() if len(train) else [np.zeros(0, dtype=np.int64)] * n_users
+        counts = _counts(train.item, n_items) if len(train) else np.zeros(n_items)
+        self.recent = np.full((n_users, RECENT_ITEMS), -1, dtype=np.int64)
+        for u, seq in enumerate(sequences):
+            seq = np.unique(seq[::-1], return_index=True)
+            last = seq[0][np.argsort(seq[1])][:RECENT_ITEMS]      # distinct, most recent first
+            self.recent[u, :len(last)] = last
+        matrix = train.matrix()
+        self.n_items = n_items
+        scale = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+        if n_items <= EXACT_SIMILARITY_ITEMS:
+            normed = (matrix @ _diag(scale)).tocsc()
+            similarity = np.asarray((normed.T @ normed).todense(), dtype=np.float32)
+            np.fill_diagonal(similarity, 0.0)
+            self.similarity, self.item_vectors = similarity, None
+        else:
+            from scipy.sparse.linalg import svds
+
+            normed = (matrix @ _diag(scale)).astype(np.float64)
+            rank = max(1, min(SIMILARITY_RANK, min(normed.shape) - 1))
+            if normed.nnz:
+                _, sigma, vt = svds(normed, k=rank, random_state=0)
+                self.item_vectors = (vt.T * sigma).astype(np.float32)   # similarity ~ vectors @ vectors.T
+            else:
+                self.item_vectors = np.zeros((n_items, rank), dtype=np.float32)
+        user_sum = np.asarray(matrix.sum(axis=1)).reshape(-1)
+        self.user_pop = np.asarray(matrix @ self.item_pop.astype(np.float64)).reshape(-1) / np.maximum(user_sum, 1)
+        self.matrix = matrix
+        genres = train.item_features
+        if genres is not None:
+            genres = np.asarray(genres, dtype=np.float32)
+            self.genres = genres / np.maximum(np.linalg.norm(genres, axis=1, keepdims=True), 1e-6)
+            profile = np.asarray(matrix @ genres, dtype=np.float32)
+            self.genre_profile = profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-6)
+        else:
+            self.genres = self.genre_profile = None
+
+    def _similarity_to(self, own, items: np.ndarray) -> np.ndarray:
+        """Mean similarity of each candidate in ``items`` (n, C) to its row's items in ``own``
+        (a sparse (n, n_items) 0/1 matrix)."""
+        size = np.maximum(np.asarray(own.sum(axis=1)).reshape(-1), 1.0)[:, None]
+        safe = np.clip(items, 0, None)
+        if self.item_vectors is None:
+            summed = np.asarray(own @ self.similarity, dtype=np.float32)
+            return np.take_along_axis(summed, safe, axis=1) / size
+        mean = np.asarray(own @ self.item_vectors, dtype=np.float32) / size
+        return np.einsum("ncd,nd->nc", self.item_vectors[safe], mean)
+
+    def affinity(self, users: np.ndarray, items: np.ndarray) -> dict:
+        """The user-item affinity features of ``CandidateSet`` for (n, C) candidate ``items``."""
+        import scipy.sparse as sp
+
+        users = np.asarray(users, dtype=np.int64)
+        valid = items >= 0
+        safe = np.where(valid, items, 0)
+        recent = self.recent[users]
+        rows, cols = np.nonzero(recent >= 0)
+        last = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, recent[rows, cols])),
+                             shape=(len(users), self.n_items))
+        out = {"sim_recent": self._similarity_to(last, items),
+               "sim_profile": self._similarity_to(self.matrix[users], items)}
+        out["pop_gap"] = (self.item_pop[safe] - self.user_pop[users][:, None]).astype(np.float32)
+        age = (self.user_time[users][:, None] - self.item_first[safe]) / self.time_span
+        out["item_age"] = np.nan_to_num(np.clip(age, -1.0, 1.0), nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+        if self.genres is not None:
+            out["genre_match"] = np.einsum("ncd,nd->nc", self.genres[safe], self.genre_profile[users]).astype(np.float32)
+        else:
+            out["genre_match"] = np.zeros(items.shape, dtype=np.float32)
+        return {name: np.where(valid, value, 0).astype(np.float32) for name, value in out.items()}
 
     def pop_at(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Scaled log count of each item's interactions within ``span`` before its user's last one."""
@@ -175,6 +271,7 @@ def candidate_features(users, lists, quotas, context):
     features["item_recent"] = np.where(valid, context.item_recent[safe], 0).astype(np.float32)
     features["item_pop_now"] = np.where(valid, context.pop_at(np.asarray(users, dtype=np.int64), pool), 0).astype(np.float32)
     features["user_activity"] = np.broadcast_to(context.user_activity[users][:, None], pool.shape).astype(np.float32)
+    features.update(context.affinity(users, pool))
     features["valid"] = valid.astype(np.float32)
     order = np.argsort(-np.where(valid, best, -1.0), axis=1, kind="stable")
     pool = np.take_along_axis(pool, order, axis=1)
