@@ -42,6 +42,7 @@ from designer.errors import DesignerError
 from designer.events import Event, EventKind, EventSink
 from designer.liveness import Heartbeat
 from designer.loop import DesignLoop
+from designer.parallel import run_parallel
 from designer.pipelines.pool import recall_pool
 from designer.pipelines.spec import PipelineSpec
 from designer.promotion import align, compare
@@ -98,11 +99,12 @@ class Evolver:
     def __init__(self, *, store: Any, releaser: Any, families: dict[str, Any], executor: Any, settings: Any,
                  workspace: Any, pipeline: str, make_loop: Callable[..., DesignLoop], patience: int = 4,
                  pool_names: tuple[str, ...] | None = None, on_event: EventSink | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, workers: int = 1):
         self.store, self.releaser, self.families, self.executor = store, releaser, families, executor
         self.settings, self.workspace, self.pipeline = settings, workspace, pipeline
         self.make_loop, self.patience, self.pool_names = make_loop, max(1, patience), pool_names
         self.on_event, self.clock = on_event or (lambda e: None), clock
+        self.workers = max(1, workers)
         self.dataset_key = executor.dataset_key
         self.subject = PipelineSubject(store=store, repo=releaser.repo, families=families)
         self.summary = EvolveSummary(uuid.uuid4().hex[:12], pipeline, self.dataset_key)
@@ -308,6 +310,8 @@ class Evolver:
         with Heartbeat(self.store, loop.session_id, loop.agent.name):
             loop.resume()
             loop.incumbent()
+            if self.workers > 1:
+                return self._run_phase_parallel(phase, loop, max_its, max_secs, started)
             while True:
                 if (stop := self._stop_reason()) is not None:
                     return stop
@@ -330,6 +334,46 @@ class Evolver:
                 self.store.update_phase(phase.id, iterations=its, promotions=promotions)
                 if quiet >= self.patience:
                     return f"saturated: {quiet} iterations without a promotion"
+
+    def _run_phase_parallel(self, phase: EvolvePhase, loop: DesignLoop, max_its: int | None,
+                            max_secs: float | None, started: float) -> str:
+        """The phase with ``workers`` candidates in flight (``designer.parallel``): the same
+        limits, adoption and saturation as the serial phase, checked before each proposal.
+        Saturation counts proposals since the last promotion, allowing the ``workers - 1``
+        that may still be in flight when the last one was judged."""
+        loop.workers = self.workers
+        first_total = self.summary.iterations
+        state = {"seen": len(loop.summary.approved), "promotions": phase.promotions, "since": 0}
+
+        def bookkeeping() -> int:
+            while state["seen"] < len(loop.summary.approved):
+                tag = loop.summary.approved[state["seen"]]
+                state["seen"] += 1
+                state["promotions"] += 1
+                state["since"] = loop.summary.iterations
+                if phase.kind == INDIVIDUAL:
+                    self._adopt(phase, tag)
+            done = loop.summary.iterations
+            self.summary.iterations = first_total + done
+            self.store.update_phase(phase.id, iterations=phase.iterations + done, promotions=state["promotions"])
+            return done
+
+        def stop_reason() -> str | None:
+            done = bookkeeping()
+            if (stop := self._stop_reason()) is not None:
+                return stop
+            if max_its is not None and done >= max_its:
+                return f"its share of iterations ({max_its}) spent"
+            if max_secs is not None and self.clock() - started >= max_secs:
+                return f"its time share ({max_secs:.0f} s) spent"
+            quiet = done - state["since"] - (self.workers - 1)
+            if quiet >= self.patience:
+                return f"saturated: {quiet} iterations without a promotion"
+            return None
+
+        reason = run_parallel(loop, self.workers, stop_reason)
+        bookkeeping()      # what the candidates still in flight at the stop promoted
+        return reason
 
     def _adopt(self, phase: EvolvePhase, tag: str) -> None:
         """Re-score a promoted component inside the pipeline; adopt it only if the pipeline

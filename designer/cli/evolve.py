@@ -45,6 +45,8 @@ def evolve(ctx: typer.Context,
            wall_limit: Optional[float] = options.WALL_LIMIT,
            columns: Optional[str] = options.COLUMNS,
            allow_insecure: bool = options.ALLOW_INSECURE,
+           workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
+                                       help="candidates of a phase evaluated at once, each in its own sandbox slot"),
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Evolve PIPELINE: individual phases (one component, its inner reward) alternate with compositional ones.
@@ -70,6 +72,8 @@ def evolve(ctx: typer.Context,
                          n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
                          allow_insecure_sandbox=allow_insecure or None)
     settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
+    if settings.slots < workers:  # each worker needs a slot of its own
+        settings = settings.model_copy(update={"slots": workers})
     names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
     view = LiveView(iterations, metric=target.inner_reward)
     with agent_lock(s.workspace.root / "locks", pipeline):
@@ -91,7 +95,7 @@ def evolve(ctx: typer.Context,
 
         evolver = Evolver(store=s.store, releaser=s.releaser, families=s.families, executor=executor,
                           settings=settings, workspace=s.workspace, pipeline=pipeline, make_loop=make_loop,
-                          patience=patience, pool_names=names, on_event=in_phase)
+                          patience=patience, pool_names=names, on_event=in_phase, workers=workers)
         previous = {}
 
         def stop(signum, _frame):   # first signal: finish the step; a second one: stop now

@@ -81,6 +81,30 @@ def test_a_component_better_alone_but_worse_in_the_pipeline_is_not_adopted(ws, t
     assert kept["spec"]["branches"][0]["sources"][0] == {"agent": "tails", "version": 1, "quota": 50}
 
 
+@pytest.mark.timeout(900)
+def test_with_two_workers_a_phase_runs_candidates_at_once_and_still_refuses_a_misaligned_component(ws, tmp_path):
+    add_agent(ws, "tails", TAIL)
+    spec = tmp_path / "novel.yaml"
+    spec.write_text("name: x\nouter_reward: {objective: novelty@10}\n"
+                    "branches:\n  - sources: [{agent: tails, version: 1, quota: 50}]\n    ranker: {family: fusion}\n")
+    cli(ws, "pipelines", "create", "novel", "--spec", str(spec))
+    summary = json.loads(cli(ws, "evolve", "--pipeline", "novel", "--iterations", "2", "--patience", "2",
+                             "--workers", "2", "--auto-approve", "--json", *TINY).stdout)
+    individual = [p for p in summary["phases"] if p["kind"] == "individual"]
+    assert individual and individual[0]["target"] == "tails" and individual[0]["iterations"] == 2
+    record = summary["misaligned"][0]
+    assert record["component"] == "tails/v2" and not record["adopted"]
+    assert json.loads(cli(ws, "pipelines", "show", "novel", "--json").stdout)["champion"] == "novel/v1"
+    db = sqlite3.connect(ws / "knowledge.db")
+    runs = db.execute("SELECT stage, code_hash, created_at, finished_at FROM experiments WHERE agent_name = 'tails' "
+                      "AND proposer != 'baseline' ORDER BY id").fetchall()
+    db.close()
+    keys = [(stage, code) for stage, code, _, _ in runs]
+    assert len(keys) == len(set(keys)), keys                     # nothing evaluated twice
+    cheap = [(start, end) for stage, _, start, end in runs if stage == "cheap"]
+    assert len(cheap) == 2 and cheap[1][0] < cheap[0][1], cheap   # the second started before the first ended
+
+
 def snapshot_csv(path: Path, switch: float, fresh: float) -> Path:
     from sandbox.harness.datasets.synthetic import generate_synthetic
 
