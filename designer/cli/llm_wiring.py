@@ -4,8 +4,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from designer.cli.proposers import ChosenProposer
-from designer.llm.client import choose_backend
+from designer.cli.chosen import ChosenProposer
+from designer.llm.backends import choose_backend
 from designer.llm import LLMBudget, LLMProposer, load_prompt_templates, make_client, summarise
 from designer.proposers.mixed import MixedProposer
 from designer.proposers.search import SearchProposer

@@ -2,18 +2,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from designer.cli.chosen import ChosenProposer
 from designer.errors import UsageError
 from designer.proposers.search import SearchProposer
-
-
-@dataclass
-class ChosenProposer:
-    proposer: Any
-    session_id: str
-    insights: Callable[[Any], str] | None = None
 
 
 def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,

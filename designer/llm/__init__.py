@@ -15,7 +15,8 @@ litellm is imported lazily (only by ``LiteLLMClient`` on its first call).
 """
 from designer.llm.budget import LLMBudget
 from designer.llm.calls import CallRecorder, NullRecorder
-from designer.llm.client import Completion, LLMClient, RetryPolicy, choose_backend, make_client
+from designer.llm.backends import choose_backend, make_client
+from designer.llm.client import Completion, LLMClient, RetryPolicy
 from designer.llm.context_view import AskPolicy
 from designer.llm.data_card import attach_data_card
 from designer.llm.errors import (AnswerParseError, BudgetExhaustedError, LLMAuthenticationError,

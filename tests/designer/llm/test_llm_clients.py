@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from fake_llm_server import Reply, free_port
 
-from designer.llm.client import RetryPolicy, choose_backend, make_client
+from designer.llm.backends import choose_backend, make_client
+from designer.llm.client import RetryPolicy
 from designer.llm.errors import (LLMAuthenticationError, LLMServerError, LLMTimeoutError,
                                  LLMUnavailableError)
 from designer.llm.litellm_client import LiteLLMClient

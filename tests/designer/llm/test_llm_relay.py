@@ -9,7 +9,7 @@ import pytest
 from llm_fixtures import GOOD_MODULE, PARENT_CODE, make_context
 
 from designer.llm.budget import LLMBudget
-from designer.llm.client import make_client
+from designer.llm.backends import make_client
 from designer.llm.errors import LLMTimeoutError
 from designer.llm.proposer import LLMProposer
 from designer.llm.relay_client import RelayClient
