@@ -203,7 +203,8 @@ class JudgingMixin:
                    "veto_alpha": promo.veto_alpha,
                    "vetoed": bool(promo.veto and worse.effect > 0 and worse.p_value <= promo.veto_alpha)}
         verdict["reason"] = (f"test {metric} {verdict['candidate']:.4f} vs parent {verdict['parent']:.4f} "
-                             f"({verdict['delta']:+.4f}, p={format_p(worse.p_value)} that it is worse)")
+                             f"({verdict['delta']:+.4f}; one-sided test of 'worse than the parent': "
+                             f"p={format_p(worse.p_value)}, a veto needs p <= {format_p(promo.veto_alpha)})")
         return verdict
 
     def _parent_baseline(self, exp: Experiment) -> Experiment | None:
