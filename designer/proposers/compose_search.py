@@ -95,6 +95,8 @@ class CompositionSearchProposer:
     @staticmethod
     def _router_params(trial: optuna.Trial, name: str) -> dict[str, Any]:
         if name == "activity_router":
+            if trial.suggest_categorical("router_by", ["threshold", "quantile"]) == "quantile":
+                return {"quantile": trial.suggest_float("router_activity_quantile", 0.1, 0.7)}
             return {"threshold": trial.suggest_int("router_threshold", 3, 200, log=True)}
         return {"quantile": trial.suggest_float("router_quantile", 0.1, 0.9)}
 
@@ -141,27 +143,38 @@ class CompositionSearchProposer:
         first ``MAX_SOURCES`` sources under the MLP ranker; the two best with each further
         source as a third (which third adds most depends on how its candidates differ, not
         on its own score); the two best fused by reciprocal rank, under the logistic and the
-        MLP ranker."""
-        def point(chosen: list[int], ranker: str) -> dict[str, Any]:
-            p: dict[str, Any] = {"router": "none", "b0_ranker": ranker, "b0_reranker": "none"}
+        MLP ranker. After the thirds, a routed point: the cold third of users (by train
+        activity) on the best source alone, the rest on the widest learned pipeline."""
+        def branch(chosen: list[int], ranker: str, b: int = 0) -> dict[str, Any]:
+            p: dict[str, Any] = {f"b{b}_ranker": ranker, f"b{b}_reranker": "none"}
             for i, option in enumerate(self.pool):
                 key = _key(option.label)
-                p[f"b0_use_{key}"] = i in chosen
+                p[f"b{b}_use_{key}"] = i in chosen
                 if i in chosen:
-                    p[f"b0_quota_{key}"] = 100
+                    p[f"b{b}_quota_{key}"] = 100
             if ranker == "fusion":
-                p.update({"b0_fusion_method": "rrf", "b0_rrf_k": 60.0, "b0_pop_weight": 0.0})
-                p.update({f"b0_w{j}": 1.0 for j in range(len(chosen))})
+                p.update({f"b{b}_fusion_method": "rrf", f"b{b}_rrf_k": 60.0, f"b{b}_pop_weight": 0.0})
+                p.update({f"b{b}_w{j}": 1.0 for j in range(len(chosen))})
             elif ranker == "mlp_ranker":
-                p.update({"b0_hidden": 32, "b0_epochs": 100, "b0_lr": 0.01, "b0_affinity": False})
+                p.update({f"b{b}_hidden": 32, f"b{b}_epochs": 100, f"b{b}_lr": 0.01, f"b{b}_affinity": False})
             else:
-                p.update({"b0_l2": 0.01, "b0_negatives": 10, "b0_interactions": True, "b0_affinity": False})
+                p.update({f"b{b}_l2": 0.01, f"b{b}_negatives": 10, f"b{b}_interactions": True,
+                          f"b{b}_affinity": False})
             return p
+
+        def point(chosen: list[int], ranker: str) -> dict[str, Any]:
+            return {"router": "none", **branch(chosen, ranker)}
+
         n = len(self.pool)
+        wide = list(range(min(n, MAX_SOURCES)))
         thirds = [point([0, 1, j], "mlp_ranker") for j in range(2, n)] or [point(list(range(n)), "mlp_ranker")]
-        widest = point(list(range(min(n, MAX_SOURCES))), "mlp_ranker")
-        return [point([0], "fusion"), widest, *thirds, point([0, 1], "fusion"),
-                point([0, 1, 2][:n], "logistic_ranker"), point([0, 1], "mlp_ranker")]
+        points = [point([0], "fusion"), point(wide, "mlp_ranker"), *thirds]
+        if "activity_router" in self.routers:
+            # the cold third of users (the harness's cold segment) on the best source alone;
+            # the rest on the widest learned pipeline: a learned ranker needs window labels
+            points.append({"router": "activity_router", "router_by": "quantile", "router_activity_quantile": 1 / 3,
+                           **branch([0], "fusion", 0), **branch(wide, "mlp_ranker", 1)})
+        return [*points, point([0, 1], "fusion"), point([0, 1, 2][:n], "logistic_ranker"), point([0, 1], "mlp_ranker")]
 
     # ---- history ------------------------------------------------------------------------
 

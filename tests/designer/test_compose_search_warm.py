@@ -37,3 +37,36 @@ def test_every_further_source_is_tried_as_the_third_of_the_two_best():
 def test_a_pool_of_one_still_gives_complete_pipelines():
     specs = warm_specs(POOL[:1])
     assert specs and all(families(b) == ["recency_ease"] for b in specs)
+
+
+def test_a_routed_point_sends_the_cold_third_to_the_best_source_and_the_rest_to_the_widest():
+    proposer = CompositionSearchProposer(POOL)
+    routed = [proposer._spec(FixedTrial(p), BASE) for p in proposer._warm_points() if p["router"] != "none"]
+    assert len(routed) == 1
+    spec = routed[0]
+    assert spec.router.family == "activity_router" and spec.router.params == {"quantile": 1 / 3}
+    cold, rest = spec.branches
+    assert families(cold) == ["recency_ease"] and cold.ranker.family == "fusion"
+    assert families(rest) == NAMES[:MAX_SOURCES] and rest.ranker.family == "mlp_ranker"
+
+
+def test_the_activity_router_by_quantile_sends_the_lightest_third_down_branch_0():
+    import types
+
+    import numpy as np
+
+    from designer.families import load_families
+    from sandbox.sdk.agent_sdk import TrainData
+
+    code = load_families()["activity_router"].render({"quantile": 1 / 3})
+    module = types.ModuleType("router")
+    exec(compile(code, "router", "exec"), module.__dict__)
+    counts = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9])     # user u has counts[u] interactions
+    users = np.repeat(np.arange(9), counts)
+    train = TrainData(users, np.zeros(len(users)), np.arange(len(users)), np.ones(len(users)), 10, 1)
+    router = module.Agent(quantile=1 / 3)
+    router.fit(train)
+    assert router.route(np.arange(9)).tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+    by_threshold = module.Agent(threshold=4)
+    by_threshold.fit(train)
+    assert by_threshold.route(np.arange(9)).tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1]
