@@ -45,8 +45,7 @@ def evolve(ctx: typer.Context,
            wall_limit: Optional[float] = options.WALL_LIMIT,
            columns: Optional[str] = options.COLUMNS,
            allow_insecure: bool = options.ALLOW_INSECURE,
-           workers: int = typer.Option(1, "--workers", min=1, max=64, metavar="N",
-                                       help="candidates of a phase evaluated at once, each in its own sandbox slot"),
+           workers: int = options.WORKERS,
            config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings"),
            json_out: bool = typer.Option(False, "--json", help="print the summary as JSON")) -> None:
     """Evolve PIPELINE: individual phases (one component, its inner reward) alternate with compositional ones.

@@ -12,5 +12,7 @@ SPLIT = typer.Option(None, "--split", help="user_temporal | global_temporal")
 SEED = typer.Option(None, "--seed")
 WALL_LIMIT = typer.Option(None, "--wall-limit", help="seconds per run")
 MEMORY_MB = typer.Option(None, "--memory-mb", help="memory per run")
+WORKERS = typer.Option(1, "--workers", min=1, max=64, metavar="N",
+                       help="candidates evaluated at once, each in its own sandbox slot")
 COLUMNS = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]")
 ALLOW_INSECURE = typer.Option(False, "--allow-insecure-sandbox")

@@ -51,6 +51,15 @@ def add_agent(ws: Path, name: str, code: str) -> None:
     store.close()
 
 
+def novel_pipeline_over_tails(ws: Path, tmp_path: Path) -> None:
+    """Pipeline ``novel`` (outer reward novelty@10) over agent ``tails`` v1."""
+    add_agent(ws, "tails", TAIL)
+    spec = tmp_path / "novel.yaml"
+    spec.write_text("name: x\nouter_reward: {objective: novelty@10}\n"
+                    "branches:\n  - sources: [{agent: tails, version: 1, quota: 50}]\n    ranker: {family: fusion}\n")
+    cli(ws, "pipelines", "create", "novel", "--spec", str(spec))
+
+
 def phases(ws: Path) -> list[tuple]:
     db = sqlite3.connect(ws / "knowledge.db")
     rows = db.execute("SELECT id, kind, target, ended_at, iterations FROM evolve_phases ORDER BY id").fetchall()
@@ -60,11 +69,7 @@ def phases(ws: Path) -> list[tuple]:
 
 @pytest.mark.timeout(900)
 def test_a_component_better_alone_but_worse_in_the_pipeline_is_not_adopted(ws, tmp_path):
-    add_agent(ws, "tails", TAIL)
-    spec = tmp_path / "novel.yaml"
-    spec.write_text("name: x\nouter_reward: {objective: novelty@10}\n"
-                    "branches:\n  - sources: [{agent: tails, version: 1, quota: 50}]\n    ranker: {family: fusion}\n")
-    cli(ws, "pipelines", "create", "novel", "--spec", str(spec))
+    novel_pipeline_over_tails(ws, tmp_path)
     summary = json.loads(cli(ws, "evolve", "--pipeline", "novel", "--iterations", "2", "--patience", "2",
                              "--auto-approve", "--json", *TINY).stdout)
     individual = [p for p in summary["phases"] if p["kind"] == "individual"]
@@ -83,11 +88,7 @@ def test_a_component_better_alone_but_worse_in_the_pipeline_is_not_adopted(ws, t
 
 @pytest.mark.timeout(900)
 def test_with_two_workers_a_phase_runs_candidates_at_once_and_still_refuses_a_misaligned_component(ws, tmp_path):
-    add_agent(ws, "tails", TAIL)
-    spec = tmp_path / "novel.yaml"
-    spec.write_text("name: x\nouter_reward: {objective: novelty@10}\n"
-                    "branches:\n  - sources: [{agent: tails, version: 1, quota: 50}]\n    ranker: {family: fusion}\n")
-    cli(ws, "pipelines", "create", "novel", "--spec", str(spec))
+    novel_pipeline_over_tails(ws, tmp_path)
     summary = json.loads(cli(ws, "evolve", "--pipeline", "novel", "--iterations", "2", "--patience", "2",
                              "--workers", "2", "--auto-approve", "--json", *TINY).stdout)
     individual = [p for p in summary["phases"] if p["kind"] == "individual"]
