@@ -1,10 +1,11 @@
 """`evolve` vs `design` alone vs `compose` alone, same budget, fresh workspaces (issue 11).
 
-    .venv/bin/python benchmarks/evolve_vs_alone.py [--budget 2400] [--dataset ml-100k]
+    .venv/bin/python benchmarks/evolve_vs_alone.py [--budget 2400] [--dataset ml-100k] [--pool NAME,...]
 
 Each arm runs the real CLI in its own fresh workspace with ``--auto-approve`` and the search
 proposer: ``design --agent recommender --time-budget B``; ``compose --pipeline default
---time-budget B``; ``evolve --pipeline default --budget-seconds B``. Reported per arm: the
+--time-budget B``; ``evolve --pipeline default --budget-seconds B`` (``--pool``: the recall
+pool of the last two, e.g. ``recommender,ease,sasrec,ials``). Reported per arm: the
 final champion (the recommender's for `design`, the pipeline's otherwise), its val ndcg@10,
 its sealed test ndcg@10 (scored once when it was promoted; the starting version has none),
 the number of experiments, the wall time; and the paired validation test of evolve's
@@ -61,12 +62,14 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=2400)
     ap.add_argument("--dataset", default="ml-100k")
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "ml-100k"))
+    ap.add_argument("--pool", default=None, help="recall pool of the compose and evolve arms")
     args = ap.parse_args()
+    pool = ["--pool", args.pool] if args.pool else []
     data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.dataset == "ml-100k" else [])
     b = str(int(args.budget))
     arms = {"design": (["design", "--agent", "recommender", "--time-budget", b], "recommender"),
-            "compose": (["compose", "--pipeline", "default", "--time-budget", b], "default"),
-            "evolve": (["evolve", "--pipeline", "default", "--budget-seconds", b], "default")}
+            "compose": (["compose", "--pipeline", "default", "--time-budget", b, *pool], "default"),
+            "evolve": (["evolve", "--pipeline", "default", "--budget-seconds", b, *pool], "default")}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for arm, (cmd, subject) in arms.items():
@@ -91,7 +94,7 @@ def main() -> None:
         results[f"evolve_vs_{arm}"] = {"gain": c.effect, "p_value": c.p_value, "n_users": len(mine)}
     for arm in arms:
         results[arm].pop("users"), results[arm].pop("rewards")
-    out = {"budget_seconds": args.budget, "dataset": args.dataset, "results": results,
+    out = {"budget_seconds": args.budget, "dataset": args.dataset, "pool": args.pool, "results": results,
            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                        "load_average_1min": round(os.getloadavg()[0], 2)}}
     print(json.dumps(out, indent=2, default=str))

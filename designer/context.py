@@ -4,9 +4,43 @@ from __future__ import annotations
 from typing import Any
 
 from designer.proposal import DesignContext, ReviewedProposal
-from knowledge_base.models import Agent, AgentVersion, Experiment, ReviewDecision
+from knowledge_base.models import Agent, AgentVersion, Experiment, Insight, ReviewDecision
 
 HISTORY_LIMIT = 5000
+RELATED_INSIGHTS = 3        # per related agent or pipeline
+
+
+def related_agents(store: Any, agent: Agent) -> list[str]:
+    """What carries lessons across the two phase kinds of ``evolve``: for a pipeline, the
+    agents its champion pins and those evolved for its family sources (``<pipeline>-<family>``);
+    for an agent, the pipelines whose champion pins it or evolve it as a family source."""
+    pipelines = [a for a in store.list_agents() if a.role == "pipeline"]
+    names = {a.name for a in store.list_agents()}
+
+    def members(pipeline: str) -> set[str]:
+        champion = store.champion(pipeline)
+        if champion is None:
+            return set()
+        out = set()
+        for c in store.list_pipeline_components(champion.id):
+            if c.agent_name:
+                out.add(c.agent_name)
+            elif c.family and f"{pipeline}-{c.family}" in names:
+                out.add(f"{pipeline}-{c.family}")
+        return out
+    if agent.role == "pipeline":
+        return sorted(members(agent.name) - {agent.name})
+    return sorted(p.name for p in pipelines if agent.name in members(p.name))
+
+
+def carried_insights(store: Any, agent: Agent, own: int = 5) -> list[Insight]:
+    """``agent``'s newest insights, then the newest few of each related agent or pipeline
+    (``related_agents``): what individual phases learned reaches the compositional prompt,
+    and the reverse. Prompts name the source of an insight that is not the agent's own."""
+    out = list(store.list_insights(agent.name, limit=own))
+    for name in related_agents(store, agent):
+        out.extend(store.list_insights(name, limit=RELATED_INSIGHTS))
+    return out
 
 
 def load_history(store: Any, agent: str, dataset_key: str) -> list[Experiment]:
@@ -45,7 +79,7 @@ def build_context(store: Any, *, agent: Agent, parent: AgentVersion | None, pare
         parent_code=parent_code, parent_reward=parent_reward, dataset_key=dataset_key,
         history=history, best=best_experiments(history),
         failures=store.list_failures(agent_name=agent.name, limit=5),
-        rejected=rejected, insights=store.list_insights(agent.name, limit=5),
+        rejected=rejected, insights=carried_insights(store, agent),
         families=same_role, time_limit_seconds=time_limit_seconds,
         memory_limit_mb=memory_limit_mb, iteration=iteration,
     )

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -43,10 +43,10 @@ from designer.events import Event, EventKind, EventSink
 from designer.liveness import Heartbeat
 from designer.loop import DesignLoop
 from designer.parallel import run_parallel
-from designer.pipelines.pool import recall_pool
+from designer.pipelines.pool import PoolOption, recall_pool
 from designer.pipelines.spec import PipelineSpec
 from designer.promotion import align, compare
-from designer.proposal import DesignContext, Proposal, ProposalError, ProposalKind, SessionStop
+from designer.proposal import ChosenProposer, DesignContext, Proposal, ProposalError, ProposalKind, SessionStop
 from designer.proposers.compose_search import CompositionSearchProposer
 from designer.proposers.search import SearchProposer
 from designer.subjects import PIPELINE_FAMILY, AgentSubject, PipelineSubject
@@ -76,6 +76,30 @@ class EvolveSummary:
     elapsed_seconds: float = 0.0
 
 
+class PhaseProposers(Protocol):
+    """What proposes in each phase: ``agent`` in an individual phase on that component agent,
+    ``pipeline`` in a compositional one over the recall ``pool``. ``evolve --proposer llm``
+    gives both one LLM client and one budget for the whole run."""
+
+    def agent(self, agent: str, seed: int) -> ChosenProposer: ...
+
+    def pipeline(self, pool: list[PoolOption], seed: int) -> ChosenProposer: ...
+
+
+class SearchPhaseProposers:
+    """Search in every phase (``--proposer search``): works offline."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def agent(self, agent: str, seed: int) -> ChosenProposer:
+        return ChosenProposer(SearchProposer(seed=seed, code_for=lambda exp: self.store.get_code(exp.code_hash)),
+                              uuid.uuid4().hex[:12])
+
+    def pipeline(self, pool: list[PoolOption], seed: int) -> ChosenProposer:
+        return ChosenProposer(CompositionSearchProposer(pool, seed=seed), uuid.uuid4().hex[:12])
+
+
 class _Fixed:
     """A one-shot proposer: the adoption candidate (the champion spec with a new component)."""
 
@@ -93,18 +117,21 @@ class _Fixed:
 
 
 class Evolver:
-    """See the module docstring. ``make_loop(agent, proposer, subject)`` builds a
-    ``DesignLoop`` wired like ``design``'s (store, executor, releaser, settings, events)."""
+    """See the module docstring. ``make_loop(agent, chosen, subject)`` builds a
+    ``DesignLoop`` wired like ``design``'s (store, executor, releaser, settings, events) for
+    a ``ChosenProposer``; ``proposers``: what proposes in each phase (default: search)."""
 
     def __init__(self, *, store: Any, releaser: Any, families: dict[str, Any], executor: Any, settings: Any,
                  workspace: Any, pipeline: str, make_loop: Callable[..., DesignLoop], patience: int = 4,
                  pool_names: tuple[str, ...] | None = None, on_event: EventSink | None = None,
-                 clock: Callable[[], float] = time.monotonic, workers: int = 1):
+                 clock: Callable[[], float] = time.monotonic, workers: int = 1,
+                 proposers: PhaseProposers | None = None):
         self.store, self.releaser, self.families, self.executor = store, releaser, families, executor
         self.settings, self.workspace, self.pipeline = settings, workspace, pipeline
         self.make_loop, self.patience, self.pool_names = make_loop, max(1, patience), pool_names
         self.on_event, self.clock = on_event or (lambda e: None), clock
         self.workers = max(1, workers)
+        self.proposers = proposers or SearchPhaseProposers(store)
         self.dataset_key = executor.dataset_key
         self.subject = PipelineSubject(store=store, repo=releaser.repo, families=families)
         self.summary = EvolveSummary(uuid.uuid4().hex[:12], pipeline, self.dataset_key)
@@ -116,7 +143,7 @@ class Evolver:
         start = self.clock()
         self.deadline = None if budget_seconds is None else start + budget_seconds
         self.budget_seconds, self.total_iterations = budget_seconds, iterations
-        pipe_loop = self._pipeline_loop(CompositionSearchProposer(self._pool(), seed=self.settings.seed))
+        pipe_loop = self._pipeline_loop(None)      # to resume the pipeline's sessions and score its champion
         with Heartbeat(self.store, self.summary.run_id, self.pipeline):
             pipe_loop.resume()
             self.summary.baseline_outer = pipe_loop.incumbent().experiment.inner_reward
@@ -304,7 +331,7 @@ class Evolver:
         if phase.kind == INDIVIDUAL:
             loop = self._agent_loop(phase.target)
         else:
-            loop = self._pipeline_loop(CompositionSearchProposer(self._pool(), seed=self.settings.seed + phase.id))
+            loop = self._pipeline_loop(self.proposers.pipeline(self._pool(), self.settings.seed + phase.id))
         max_its, max_secs = self._phase_limit(phase.kind)
         started, quiet, its, promotions = self.clock(), 0, phase.iterations, phase.promotions
         with Heartbeat(self.store, loop.session_id, loop.agent.name):
@@ -384,7 +411,8 @@ class Evolver:
         if new is None:
             return
         inner = self._inner_pair(agent, int(number))
-        loop = self._pipeline_loop(_Fixed(new, f"adopt {tag} (promoted in phase {phase.id})"))
+        loop = self._pipeline_loop(ChosenProposer(_Fixed(new, f"adopt {tag} (promoted in phase {phase.id})"),
+                                                  uuid.uuid4().hex[:12]))
         before = loop.incumbent()
         loop.step()
         exp = self._adoption_experiment(loop)
@@ -485,13 +513,12 @@ class Evolver:
     def _pool(self):
         return recall_pool(self.store, self.families, self.dataset_key, self.pool_names)
 
-    def _pipeline_loop(self, proposer: Any) -> DesignLoop:
-        return self.make_loop(self.pipeline, proposer, self.subject)
+    def _pipeline_loop(self, chosen: ChosenProposer | None) -> DesignLoop:
+        return self.make_loop(self.pipeline, chosen or ChosenProposer(None, uuid.uuid4().hex[:12]), self.subject)
 
     def _agent_loop(self, agent: str) -> DesignLoop:
         self._ensure_agent(agent)
-        proposer = SearchProposer(seed=self.settings.seed, code_for=lambda exp: self.store.get_code(exp.code_hash))
-        return self.make_loop(agent, proposer, AgentSubject(self.families))
+        return self.make_loop(agent, self.proposers.agent(agent, self.settings.seed), AgentSubject(self.families))
 
     def _ensure_agent(self, agent: str) -> None:
         """A family source gets an agent of its own (v1 = that family and params) to evolve."""

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,6 +89,16 @@ class Proposer(Protocol):
     name: str
 
     def propose(self, context: DesignContext) -> Proposal: ...
+
+
+@dataclass
+class ChosenProposer:
+    """A proposer as a loop is given it: the proposer, the session id its LLM calls (if any)
+    are recorded under, and its insight writer (LLM proposers only)."""
+
+    proposer: Any
+    session_id: str
+    insights: Callable[[Any], str] | None = None
 
 
 class ProposalError(Exception):

@@ -111,15 +111,15 @@ def compose(ctx: typer.Context,
 
 def compose_llm_proposer(s: Services, pool: list[PoolOption], subject: PipelineSubject, *, session_id: str,
                          model: str, api_base: Optional[str], temperature: float, budget_usd: Optional[float],
-                         max_calls: Optional[int], timeout: float) -> Any:
+                         max_calls: Optional[int], timeout: float, client: Any = None, budget: Any = None) -> Any:
     """The composition LLM proposer on the agent proposer's client, budget, KB call log and
-    (workspace-overridable) prompt templates."""
-    from designer.cli.llm_wiring import StoreRecorder
-    from designer.llm import LLMBudget, load_prompt_templates, make_client
+    (workspace-overridable) prompt templates; ``client``/``budget``: shared ones (``evolve``)."""
+    from designer.cli.llm_wiring import StoreRecorder, make_llm_client
+    from designer.llm import LLMBudget, load_prompt_templates
     from designer.proposers.compose_llm import CompositionLLMProposer
 
     return CompositionLLMProposer(
-        make_client(model, api_base), model=model, recorder=StoreRecorder(s.store),
-        budget=LLMBudget(max_usd=budget_usd, max_calls=max_calls), pool=pool, families=s.families,
+        client or make_llm_client(model, api_base), model=model, recorder=StoreRecorder(s.store),
+        budget=budget or LLMBudget(max_usd=budget_usd, max_calls=max_calls), pool=pool, families=s.families,
         subject=subject, temperature=temperature, session_id=session_id, timeout=timeout,
         prompt_templates=load_prompt_templates(s.workspace.root))   # <workspace>/prompts/compose.j2 overrides

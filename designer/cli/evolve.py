@@ -30,7 +30,14 @@ def evolve(ctx: typer.Context,
                                                           help="stop after S seconds (phases get shares of it)"),
            iterations: Optional[int] = typer.Option(None, "--iterations", min=1, metavar="N",
                                                     help="stop after N iterations over all phases"),
-           proposer: str = typer.Option("search", "--proposer", help="search (llm and mixed: not yet in evolve)"),
+           proposer: str = typer.Option("search", "--proposer",
+                                        help="search | llm | mixed (the two by a bandit), in every phase"),
+           model: Optional[str] = typer.Option(None, "--model", help="llm: the LLM, e.g. openai/gpt-4o-mini"),
+           api_base: Optional[str] = typer.Option(None, "--api-base", help="llm: OpenAI-compatible endpoint"),
+           temperature: float = typer.Option(0.7, "--temperature"),
+           budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="llm: USD for the whole run"),
+           max_calls: Optional[int] = typer.Option(None, "--max-calls", help="llm: calls for the whole run"),
+           llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
            patience: int = typer.Option(4, "--patience", min=1, metavar="K",
                                         help="a phase ends after K iterations without a promotion"),
            pool: Optional[str] = typer.Option(None, "--pool", metavar="NAME,...",
@@ -56,9 +63,7 @@ def evolve(ctx: typer.Context,
     SIGTERM stops at a step boundary and prints the summary; phases: `history --phases`.
     """
     _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor="local",
-                 answer_format="markdown", model="-")
-    if proposer != "search":
-        raise UsageError(f"--proposer {proposer}: evolve proposes by search only so far; use --proposer search")
+                 answer_format="markdown", model=model)
     if iterations is None and budget_seconds is None:
         iterations = 12
     s = Services(ctx.obj)
@@ -87,14 +92,22 @@ def evolve(ctx: typer.Context,
             view(event)
 
         def make_loop(name, chosen, subject):
-            return DesignLoop(store=s.store, proposer=chosen, executor=executor, releaser=s.releaser,
+            return DesignLoop(store=s.store, proposer=chosen.proposer, executor=executor, releaser=s.releaser,
                               families=s.families, agent_name=name, settings=settings, workspace=s.workspace,
                               auto_approve=auto_approve, on_event=in_phase, static_check=check_module,
-                              subject=subject)
+                              subject=subject, session_id=chosen.session_id, insights=chosen.insights)
+
+        proposers = None        # search
+        if proposer != "search":
+            from designer.cli.phase_proposers import LLMPhaseProposers
+            proposers = LLMPhaseProposers(proposer, s, split=executor.split, k=settings.k, model=model,
+                                          api_base=api_base, temperature=temperature, budget_usd=budget_usd,
+                                          max_calls=max_calls, timeout=llm_timeout)
 
         evolver = Evolver(store=s.store, releaser=s.releaser, families=s.families, executor=executor,
                           settings=settings, workspace=s.workspace, pipeline=pipeline, make_loop=make_loop,
-                          patience=patience, pool_names=names, on_event=in_phase, workers=workers)
+                          patience=patience, pool_names=names, on_event=in_phase, workers=workers,
+                          proposers=proposers)
         previous = {}
 
         def stop(signum, _frame):   # first signal: finish the step; a second one: stop now

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from designer.cli.chosen import ChosenProposer
+from designer.proposal import ChosenProposer
 from designer.errors import UsageError
 from designer.proposers.search import SearchProposer
 

@@ -129,19 +129,21 @@ def sections(context: DesignContext, budget: PromptBudget) -> dict[str, list]:
                       "rationale": head(str(r.experiment.proposal.get("rationale", "")),
                                         budget.rationale_chars)}
                      for r in reversed(context.rejected)],
-        "insights": insight_bullets(context.insights, budget),
+        "insights": insight_bullets(context.insights, budget, own=context.agent.name),
     }
 
 
-def insight_bullets(insights: list, budget: PromptBudget) -> list[str]:
-    """The bullets of the stored insights, newest insight first, without their own markers
-    (an insight is itself a bulleted list; the template adds one ``-`` per bullet)."""
+def insight_bullets(insights: list, budget: PromptBudget, own: str | None = None) -> list[str]:
+    """The bullets of the stored insights, without their own markers (an insight is itself
+    a bulleted list; the template adds one ``-`` per bullet). An insight about another agent
+    or pipeline than ``own`` (``designer.context.carried_insights``) names it: ``(from X)``."""
     out: list[str] = []
     for insight in reversed(insights):
+        source = f"(from {insight.agent_name}) " if own is not None and insight.agent_name != own else ""
         for line in head(insight.text, budget.insight_chars).splitlines():
             text = BULLET.sub("", line).strip()
             if text:
-                out.append(text)
+                out.append(source + text)
     return out
 
 

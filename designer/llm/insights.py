@@ -37,7 +37,7 @@ def summarise(client: LLMClient, model: str, context: DesignContext, recorder: C
                                              "history_items": max(prompt_budget.history_items, 80)})
     user = fit_prompt(templates, "insight.j2",
                       {"agent": context.agent.model_dump(),
-                       "insights": insight_bullets(context.insights, prompt_budget)},
+                       "insights": insight_bullets(context.insights, prompt_budget, own=context.agent.name)},
                       {"history": history, "failures": failures}, roomy,
                       order=("history", "failures"))
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

@@ -15,6 +15,8 @@ Usage::
 Each POST to ``/v1/chat/completions`` pops the next scripted reply. When the script is
 empty the server answers ``default`` if one was given, else HTTP 400 with a message that
 says the script ran out (400 is never retried, so a test fails fast and clearly).
+``responder``: a function of the request that answers (str or ``Reply``) when the order of
+requests is not known in advance; ``None`` from it falls back to the script.
 Token counts are ``len(text) // 4 + 1`` unless a ``Reply`` sets them.
 """
 from __future__ import annotations
@@ -68,8 +70,10 @@ def _as_reply(item: str | int | Reply) -> Reply:
 class ScriptedLLMServer:
     """Context manager serving scripted chat completions; see the module docstring."""
 
-    def __init__(self, default: str | Reply | None = None, model: str = "scripted-model"):
+    def __init__(self, default: str | Reply | None = None, model: str = "scripted-model",
+                 responder: Any = None):
         self.default = _as_reply(default) if default is not None else None
+        self.responder = responder
         self.model = model
         self.requests: list[RecordedRequest] = []
         self._script: deque[Reply] = deque()
@@ -110,6 +114,8 @@ class ScriptedLLMServer:
     def _next(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
+            if self.responder is not None and (answer := self.responder(request)) is not None:
+                return _as_reply(answer)
             if self._script:
                 return self._script.popleft()
         if self.default is not None:
