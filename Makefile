@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 WORKSPACE ?= runs
-DEMO_ITERATIONS ?= 8
+DEMO_ITERATIONS ?= 6
 
 .PHONY: setup demo test test-fast lint-imports bench clean-workspace
 
