@@ -1,16 +1,19 @@
 """Build a proposer's ``DesignContext`` from the knowledge base (never sealed test metrics)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.proposal import DesignContext, ReviewedProposal
 from knowledge_base.models import Agent, AgentVersion, Experiment, Insight, ReviewDecision
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 HISTORY_LIMIT = 5000
 RELATED_INSIGHTS = 3        # per related agent or pipeline
 
 
-def related_agents(store: Any, agent: Agent) -> list[str]:
+def related_agents(store: Store, agent: Agent) -> list[str]:
     """What carries lessons across the two phase kinds of ``evolve``: for a pipeline, the
     agents its champion pins and those evolved for its family sources (``<pipeline>-<family>``);
     for an agent, the pipelines whose champion pins it or evolve it as a family source."""
@@ -33,17 +36,18 @@ def related_agents(store: Any, agent: Agent) -> list[str]:
     return sorted(p.name for p in pipelines if agent.name in members(p.name))
 
 
-def carried_insights(store: Any, agent: Agent, own: int = 5) -> list[Insight]:
-    """``agent``'s newest insights, then the newest few of each related agent or pipeline
+def carried_insights(store: Store, agent: Agent, own: int = 5) -> list[Insight]:
+    """``agent``'s newest insights (newest first), then the newest few of each related agent or pipeline
     (``related_agents``): what individual phases learned reaches the compositional prompt,
     and the reverse. Prompts name the source of an insight that is not the agent's own."""
-    out = list(store.list_insights(agent.name, limit=own))
-    for name in related_agents(store, agent):
-        out.extend(store.list_insights(name, limit=RELATED_INSIGHTS))
+    out = list(store.list_insights(agent.name, limit=own))      # newest first
+    texts = {i.text for i in out}
+    for name in related_agents(store, agent):      # a lesson stored for both (a misalignment) shows once
+        out.extend(i for i in store.list_insights(name, limit=RELATED_INSIGHTS) if i.text not in texts)
     return out
 
 
-def load_history(store: Any, agent: str, dataset_key: str) -> list[Experiment]:
+def load_history(store: Store, agent: str, dataset_key: str) -> list[Experiment]:
     """Every experiment of ``agent`` on ``dataset_key``, oldest first (keyset pages)."""
     out: list[Experiment] = []
     before = None
@@ -63,7 +67,7 @@ def best_experiments(history: list[Experiment], n: int = 5) -> list[Experiment]:
     return sorted(scored, key=lambda e: e.inner_reward, reverse=True)[:n]
 
 
-def build_context(store: Any, *, agent: Agent, parent: AgentVersion | None, parent_code: str,
+def build_context(store: Store, *, agent: Agent, parent: AgentVersion | None, parent_code: str,
                   parent_reward: float | None, families: dict[str, Any], dataset_key: str,
                   time_limit_seconds: float, memory_limit_mb: int, iteration: int) -> DesignContext:
     """Gather what a proposer may read about ``agent`` on this data set."""

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, TYPE_CHECKING
 
 import numpy as np
 
@@ -52,6 +52,13 @@ from designer.proposers.search import SearchProposer
 from designer.subjects import PIPELINE_FAMILY, AgentSubject, PipelineSubject
 from knowledge_base.errors import NotFoundError
 from knowledge_base.models import AgentSpec, EvolvePhase, ExperimentStatus, PromotionState
+
+if TYPE_CHECKING:
+    from designer.executor import Executor
+    from designer.release import Releaser
+    from designer.settings import DesignSettings
+    from designer.workspace import Workspace
+    from knowledge_base.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +92,14 @@ class PhaseProposers(Protocol):
 
     def pipeline(self, pool: list[PoolOption], seed: int) -> ChosenProposer: ...
 
+    def spent(self) -> str | None:
+        """Why no phase may propose any more (the run's LLM budget is spent), else None."""
+
 
 class SearchPhaseProposers:
     """Search in every phase (``--proposer search``): works offline."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
 
     def agent(self, agent: str, seed: int) -> ChosenProposer:
@@ -98,6 +108,9 @@ class SearchPhaseProposers:
 
     def pipeline(self, pool: list[PoolOption], seed: int) -> ChosenProposer:
         return ChosenProposer(CompositionSearchProposer(pool, seed=seed), uuid.uuid4().hex[:12])
+
+    def spent(self) -> str | None:
+        return None
 
 
 class _Fixed:
@@ -121,8 +134,8 @@ class Evolver:
     ``DesignLoop`` wired like ``design``'s (store, executor, releaser, settings, events) for
     a ``ChosenProposer``; ``proposers``: what proposes in each phase (default: search)."""
 
-    def __init__(self, *, store: Any, releaser: Any, families: dict[str, Any], executor: Any, settings: Any,
-                 workspace: Any, pipeline: str, make_loop: Callable[..., DesignLoop], patience: int = 4,
+    def __init__(self, *, store: Store, releaser: Releaser, families: dict[str, Any], executor: Executor,
+                 settings: DesignSettings, workspace: Workspace, pipeline: str, make_loop: Callable[..., DesignLoop], patience: int = 4,
                  pool_names: tuple[str, ...] | None = None, on_event: EventSink | None = None,
                  clock: Callable[[], float] = time.monotonic, workers: int = 1,
                  proposers: PhaseProposers | None = None):
@@ -180,6 +193,8 @@ class Evolver:
     def _stop_reason(self) -> str | None:
         if getattr(self, "stop_requested", None):
             return self.stop_requested
+        if (spent := self.proposers.spent()) is not None:
+            return spent
         if self.total_iterations is not None and self.summary.iterations >= self.total_iterations:
             return "iterations done"
         if self.deadline is not None and self.clock() >= self.deadline:
@@ -237,7 +252,8 @@ class Evolver:
             if phase.kind == COMPOSITIONAL:
                 break
             since.append(phase)
-        saturated_at_once = since and since[0].promotions == 0 and since[0].iterations <= self.patience
+        # (with N workers a saturated phase may have run N - 1 more candidates that were in flight)
+        saturated_at_once = since and since[0].promotions == 0 and since[0].iterations <= self.patience + self.workers - 1
         if len(since) >= 2 or (since and saturated_at_once and len(self._components()) < 2):
             return self._start(COMPOSITIONAL, self.pipeline,
                                f"individual phases on {', '.join(p.target for p in reversed(since))} done; "
@@ -359,6 +375,8 @@ class Evolver:
                 else:
                     quiet += 1
                 self.store.update_phase(phase.id, iterations=its, promotions=promotions)
+                if loop.session_stop is not None:
+                    return loop.session_stop
                 if quiet >= self.patience:
                     return f"saturated: {quiet} iterations without a promotion"
 
@@ -387,7 +405,7 @@ class Evolver:
 
         def stop_reason() -> str | None:
             done = bookkeeping()
-            if (stop := self._stop_reason()) is not None:
+            if (stop := loop.session_stop or self._stop_reason()) is not None:
                 return stop
             if max_its is not None and done >= max_its:
                 return f"its share of iterations ({max_its}) spent"

@@ -3,8 +3,8 @@
 ``Executor`` is what the loop calls; ``LocalExecutor`` runs candidates in the local
 sandbox, each run in a free slot (``SlotPool``: uid ``61000 + slot``) shared by every
 process of the machine, so that two commands, or two workers of one, run side by side.
-A Ray executor (next wave) implements the same protocol with each Ray worker running the
-same sandbox.
+``designer.ray_executor.RayExecutor`` implements the same protocol with each Ray worker
+running the same sandbox.
 """
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ log = logging.getLogger(__name__)
 
 
 class Executor(Protocol):
-    """Evaluates jobs; implementations decide where (local sandbox, Ray workers)."""
+    """Evaluates jobs; implementations decide where (``LocalExecutor``: this machine's
+    sandbox; ``designer.ray_executor.RayExecutor``: Ray workers). Both are thread-safe."""
 
-    dataset_key: str
+    dataset_key: str      # data set and split; experiments compare only within one
+    split: Split          # the split every job is evaluated on
+    tier: str             # the sandbox's isolation tier
 
     def evaluate(self, job: EvaluationJob, run_dir: Path) -> EvaluationResult: ...
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from knowledge_base.errors import KnowledgeBaseError
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class Heartbeat:
     starts work); the thread stops on exit, also after an exception.
     """
 
-    def __init__(self, store: Any, session_id: str, agent_name: str, every: float = BEAT_EVERY_SECONDS):
+    def __init__(self, store: Store, session_id: str, agent_name: str, every: float = BEAT_EVERY_SECONDS):
         self.store, self.session_id, self.agent_name, self.every = store, session_id, agent_name, every
         self.beats = 0
         self._stop = threading.Event()

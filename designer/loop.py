@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,11 @@ from knowledge_base.models import (AgentVersion, Experiment, ExperimentDraft, Ex
                                    ExperimentStatus, FailureDraft, FailureKind, PromotionState)
 from sandbox.evaluation import EvaluationResult
 from sandbox.outcome import Outcome
+
+if TYPE_CHECKING:
+    from designer.executor import Executor
+    from designer.proposal import Proposer
+    from knowledge_base.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ class SessionSummary:
 class DesignLoop(JudgingMixin):
     """Individual evolution of one agent on one data set."""
 
-    def __init__(self, *, store: Any, proposer: Any, executor: Any, releaser: Releaser,
+    def __init__(self, *, store: Store, proposer: Proposer | None, executor: Executor, releaser: Releaser,
                  families: dict[str, Any], agent_name: str, settings: DesignSettings,
                  workspace: Workspace, auto_approve: bool = False, session_id: str | None = None,
                  on_event: EventSink | None = None, clock: Callable[[], float] = time.monotonic,
@@ -97,6 +102,7 @@ class DesignLoop(JudgingMixin):
         self.summary = SessionSummary(self.session_id, agent_name, self.dataset_key)
         self.iteration = 0
         self.workers = 1
+        self.session_stop: str | None = None    # why the insight writer asked to stop (after its step)
         self._incumbent: Incumbent | None = None
         self._codes: dict[tuple[int, int, str], str] = {}
 
@@ -124,6 +130,8 @@ class DesignLoop(JudgingMixin):
         self._track_best(incumbent.experiment)
 
         def stop_reason() -> str | None:
+            if self.session_stop is not None:
+                return self.session_stop
             if iterations is not None and self.summary.iterations >= iterations:
                 return "iterations done"
             if time_budget is not None and self.clock() - start >= time_budget:
@@ -260,8 +268,9 @@ class DesignLoop(JudgingMixin):
             return
         try:
             text = self.insights(self._context(incumbent))
-        except SessionStop:
-            raise
+        except SessionStop as e:   # e.g. the LLM budget: the step is done (judged, released); stop before the next
+            self.session_stop = str(e) or type(e).__name__
+            return
         except DesignerError as e:
             log.warning("no insight this time: %s", e)
             return

@@ -96,7 +96,7 @@ class ChosenProposer:
     """A proposer as a loop is given it: the proposer, the session id its LLM calls (if any)
     are recorded under, and its insight writer (LLM proposers only)."""
 
-    proposer: Any
+    proposer: Proposer | None     # None: a loop that only scores and resumes, never proposes
     session_id: str
     insights: Callable[[Any], str] | None = None
 

@@ -15,13 +15,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.errors import UsageError
 from designer.versions import AgentRepository, version_tag
 from knowledge_base.errors import ConflictError, NotFoundError
 from knowledge_base.models import (AgentVersion, Experiment, PromotionState, ReviewDecision,
                                    VersionDraft)
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class ReconcileReport:
 class Releaser:
     """The only writer of agent versions (the knowledge base first, this workspace's git second)."""
 
-    def __init__(self, store: Any, repo: AgentRepository):
+    def __init__(self, store: Store, repo: AgentRepository):
         self.store, self.repo = store, repo
         if repo.source is None:  # a version another workspace released is rebuilt on first read
             repo.source = self.stored_version

@@ -9,7 +9,7 @@ written by an LLM. ``PipelineSubject``: a YAML spec whose components are resolve
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TYPE_CHECKING
 
 from designer.families import FamilyError
 from designer.pipelines.resolve import resolve
@@ -17,6 +17,9 @@ from designer.pipelines.spec import PipelineSpec, PipelineSpecError
 from designer.proposal import Candidate, Proposal, ProposalKind
 from sandbox.evaluation import EvaluationJob
 from sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 PIPELINE_FAMILY = "pipeline"
 
@@ -62,7 +65,7 @@ class PipelineSubject:
 
     kind, code_file = "pipeline", "pipeline.yaml"
 
-    def __init__(self, *, store: Any, repo: Any, families: dict[str, Any]):
+    def __init__(self, *, store: Store, repo: Any, families: dict[str, Any]):
         self.store, self.repo, self.families = store, repo, families
 
     def candidate_of(self, spec: PipelineSpec, proposal: Proposal) -> Candidate:

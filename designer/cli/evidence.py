@@ -4,17 +4,20 @@ confirmation, and the sealed test (its veto check; its numbers once a person can
 pick on them, i.e. after approval or rejection, or when it vetoed)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.cli.output import number, p_equals
 from designer.error_control import Procedure, budget
 from designer.promotion import format_p
 from knowledge_base.models import Experiment, PromotionState
 
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
+
 _DECIDED = (PromotionState.APPROVED, PromotionState.REJECTED)
 
 
-def evidence_json(store: Any, exp: Experiment) -> dict[str, Any]:
+def evidence_json(store: Store, exp: Experiment) -> dict[str, Any]:
     """The stored evidence, the subject's error-control budget and the sealed-test check."""
     ev = dict(exp.evidence or {})
     tests = store.list_error_control_tests(exp.agent_name)
@@ -34,7 +37,7 @@ def evidence_json(store: Any, exp: Experiment) -> dict[str, Any]:
     return ev
 
 
-def visible_test_metrics(store: Any, exp: Experiment) -> dict[str, Any]:
+def visible_test_metrics(store: Store, exp: Experiment) -> dict[str, Any]:
     """Sealed-test metrics of ``exp`` once a person can no longer pick on them (approved or
     rejected) or when they vetoed auto-approval; {} otherwise."""
     test = store.get_test_metrics(exp.id) or {}
@@ -97,7 +100,7 @@ def evidence_lines(ev: dict[str, Any]) -> list[str]:
     return lines
 
 
-def pipeline_json(store: Any, exp: Experiment) -> dict[str, Any]:
+def pipeline_json(store: Store, exp: Experiment) -> dict[str, Any]:
     """A pipeline experiment's components' inner rewards (next to the parent's), its
     per-segment validation metrics, constraint slack and the spec diff against the parent."""
     import difflib

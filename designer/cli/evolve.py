@@ -9,7 +9,7 @@ import typer
 
 from designer.cli import options
 
-from designer.cli.design import LiveView, _check_flags, _executor, agent_lock
+from designer.cli.design import LiveView, _check_flags, _executor, _prices, agent_lock
 from designer.cli.output import emit_json, err, out, table
 from designer.cli.services import Services
 from designer.errors import UsageError
@@ -37,6 +37,7 @@ def evolve(ctx: typer.Context,
            temperature: float = typer.Option(0.7, "--temperature"),
            budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="llm: USD for the whole run"),
            max_calls: Optional[int] = typer.Option(None, "--max-calls", help="llm: calls for the whole run"),
+           prices: Optional[str] = options.PRICES,
            llm_timeout: float = typer.Option(300.0, "--llm-timeout", min=1, help="llm: seconds per call"),
            patience: int = typer.Option(4, "--patience", min=1, metavar="K",
                                         help="a phase ends after K iterations without a promotion"),
@@ -59,11 +60,13 @@ def evolve(ctx: typer.Context,
 
     An individual phase runs the design loop on one component agent (chosen by credit
     assignment); its promotions are adopted only if the pipeline with them is promoted. A
-    compositional phase searches over compositions. Resumable after a kill; Ctrl-C or
+    compositional phase proposes compositions (search, or the LLM: --proposer llm|mixed, one
+    budget for the whole run). Resumable after a kill; Ctrl-C or
     SIGTERM stops at a step boundary and prints the summary; phases: `history --phases`.
     """
     _check_flags(proposer=proposer, sampler="tpe", parent_policy="best", executor="local",
                  answer_format="markdown", model=model)
+    price_pair = _prices(prices)     # a bad value fails before the data set loads
     if iterations is None and budget_seconds is None:
         iterations = 12
     s = Services(ctx.obj)
@@ -102,7 +105,7 @@ def evolve(ctx: typer.Context,
             from designer.cli.phase_proposers import LLMPhaseProposers
             proposers = LLMPhaseProposers(proposer, s, split=executor.split, k=settings.k, model=model,
                                           api_base=api_base, temperature=temperature, budget_usd=budget_usd,
-                                          max_calls=max_calls, timeout=llm_timeout)
+                                          max_calls=max_calls, timeout=llm_timeout, prices=price_pair)
 
         evolver = Evolver(store=s.store, releaser=s.releaser, families=s.families, executor=executor,
                           settings=settings, workspace=s.workspace, pipeline=pipeline, make_loop=make_loop,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.proposal import ChosenProposer
 from designer.llm.backends import choose_backend
@@ -11,18 +11,21 @@ from designer.proposers.mixed import MixedProposer
 from designer.proposers.search import SearchProposer
 from knowledge_base.models import LLMCallDraft
 
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
+
 
 class StoreRecorder:
     """Records every LLM call in the knowledge base."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
 
     def record(self, draft: LLMCallDraft) -> None:
         self.store.record_llm_call(draft)
 
 
-def make_llm_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
+def make_llm_proposer(kind: str, *, store: Store, agent: str, workspace: Any, sampler: str, seed: int,
                       model: str, api_base: str | None, temperature: float, budget_usd: float | None,
                       max_calls: int | None, session_id: str,
                       prices: tuple[float, float] | None = None,

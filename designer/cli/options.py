@@ -16,3 +16,5 @@ WORKERS = typer.Option(1, "--workers", min=1, max=64, metavar="N",
                        help="candidates evaluated at once, each in its own sandbox slot")
 COLUMNS = typer.Option(None, "--columns", help="interactions file: user=COL,item=COL,timestamp=COL[,rating=COL]")
 ALLOW_INSECURE = typer.Option(False, "--allow-insecure-sandbox")
+PRICES = typer.Option(None, "--prices", help="USD per million tokens 'IN,OUT' for OpenAI-compatible servers "
+                                             "litellm has no price for")

@@ -12,10 +12,13 @@ import math
 import os
 import sys
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 # p-values at 1/(resamples+1) are the permutation test's floor (``PromotionConfig.resamples``)
 DEFAULT_RESAMPLES = 2000
@@ -172,7 +175,7 @@ def p_equals(p: float, method: str = "permutation", resamples: int = DEFAULT_RES
     return f"p{text}" if text.startswith("<=") else f"p={text}"
 
 
-def reward_header(store: Any, agents: Iterable[str]) -> str:
+def reward_header(store: Store, agents: Iterable[str]) -> str:
     """``val ndcg@10`` when every agent named has that inner reward, else ``val reward``."""
     metrics = {store.get_agent(a).inner_reward for a in set(agents)}
     return f"val {metrics.pop()}" if len(metrics) == 1 else "val reward"

@@ -25,13 +25,14 @@ class LLMPhaseProposers:
     """``designer.evolve.PhaseProposers`` for ``--proposer llm`` or ``mixed``."""
 
     def __init__(self, kind: str, s: Services, *, split: Any, k: int, model: str, api_base: str | None,
-                 temperature: float, budget_usd: float | None, max_calls: int | None, timeout: float):
+                 temperature: float, budget_usd: float | None, max_calls: int | None, timeout: float,
+                 prices: tuple[float, float] | None = None):
         from designer.cli.llm_wiring import make_llm_client
         from designer.llm import LLMBudget
 
         self.kind, self.s, self.split, self.k = kind, s, split, k
         self.model, self.api_base, self.temperature, self.timeout = model, api_base, temperature, timeout
-        self.client = make_llm_client(model, api_base)
+        self.client = make_llm_client(model, api_base, prices)
         self.budget = LLMBudget(max_usd=budget_usd, max_calls=max_calls)
 
     def agent(self, agent: str, seed: int) -> ChosenProposer:
@@ -44,6 +45,15 @@ class LLMPhaseProposers:
                                    client=self.client, budget=self.budget)
         attach_data_card(chosen.proposer, self.split, self.k)
         return chosen
+
+    def spent(self) -> str | None:
+        from designer.llm import BudgetExhaustedError
+
+        try:
+            self.budget.check()
+        except BudgetExhaustedError as e:
+            return str(e)
+        return None
 
     def pipeline(self, pool: list[PoolOption], seed: int) -> ChosenProposer:
         from designer.cli.compose import compose_llm_proposer

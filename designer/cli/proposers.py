@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.proposal import ChosenProposer
 from designer.errors import UsageError
 from designer.proposers.search import SearchProposer
 
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
-def make_proposer(kind: str, *, store: Any, agent: str, workspace: Any, sampler: str, seed: int,
+
+def make_proposer(kind: str, *, store: Store, agent: str, workspace: Any, sampler: str, seed: int,
                   model: str | None, api_base: str | None, temperature: float,
                   budget_usd: float | None, max_calls: int | None,
                   prices: tuple[float, float] | None = None, answer_format: str = "markdown",

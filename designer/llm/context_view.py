@@ -134,11 +134,12 @@ def sections(context: DesignContext, budget: PromptBudget) -> dict[str, list]:
 
 
 def insight_bullets(insights: list, budget: PromptBudget, own: str | None = None) -> list[str]:
-    """The bullets of the stored insights, without their own markers (an insight is itself
+    """The bullets of the stored insights in their order (prompts cut from the end), without
+    their own markers (an insight is itself
     a bulleted list; the template adds one ``-`` per bullet). An insight about another agent
     or pipeline than ``own`` (``designer.context.carried_insights``) names it: ``(from X)``."""
     out: list[str] = []
-    for insight in reversed(insights):
+    for insight in insights:       # as the context holds them: own newest first, then carried ones
         source = f"(from {insight.agent_name}) " if own is not None and insight.agent_name != own else ""
         for line in head(insight.text, budget.insight_chars).splitlines():
             text = BULLET.sub("", line).strip()

@@ -1,11 +1,14 @@
 """The pipeline a new workspace starts with: built from the built-in agents."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.pipelines.spec import PipelineSpec
 from designer.subjects import PIPELINE_FAMILY
 from knowledge_base.models import AgentSpec
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 DEFAULT_PIPELINE = "default"
 
@@ -19,7 +22,7 @@ DESCRIPTION = ("Pipeline of recall sources -> ranker -> re-ranker (router option
                "reward; starts as the recommender's champion and item-kNN fused by reciprocal rank.")
 
 
-def default_spec(store: Any, name: str = DEFAULT_PIPELINE) -> PipelineSpec:
+def default_spec(store: Store, name: str = DEFAULT_PIPELINE) -> PipelineSpec:
     """The recommender's champion (pinned) and item-kNN at its defaults, fused by RRF."""
     champion = store.champion("recommender")
     first = ({"agent": "recommender", "version": champion.number, "quota": 100} if champion is not None
@@ -36,7 +39,7 @@ def pipeline_agent_spec(name: str, description: str = DESCRIPTION, objective: st
                      interface=CONTRACT, inner_reward=objective, parameter_space={})
 
 
-def create_pipeline(store: Any, releaser: Any, spec: PipelineSpec) -> Any:
+def create_pipeline(store: Store, releaser: Any, spec: PipelineSpec) -> Any:
     """Register ``spec.name`` as a pipeline with ``spec`` as v1 (idempotent); its v1 version."""
     store.upsert_agent(pipeline_agent_spec(spec.name, objective=spec.outer_reward.objective))
     releaser.reconcile(spec.name)

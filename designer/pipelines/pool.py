@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from knowledge_base.models import ExperimentStatus
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 # Cheap enough to fit twice per stage (target, ranker window) on any data set: the torch
 # families (bpr, sasrec) stay out unless named with --pool (on ml-100k sasrec is the source
@@ -28,7 +31,7 @@ class PoolOption:
     score: float | None = None # its best known validation inner reward on this data set
 
 
-def best_params(store: Any, family: str, dataset_key: str) -> tuple[dict[str, Any], float] | None:
+def best_params(store: Store, family: str, dataset_key: str) -> tuple[dict[str, Any], float] | None:
     """The params of the best completed full-stage run of ``family`` on ``dataset_key``."""
     best = None
     for agent in store.list_agents():
@@ -41,7 +44,7 @@ def best_params(store: Any, family: str, dataset_key: str) -> tuple[dict[str, An
     return best
 
 
-def recall_pool(store: Any, families: dict[str, Any], dataset_key: str,
+def recall_pool(store: Store, families: dict[str, Any], dataset_key: str,
                 names: tuple[str, ...] | None = None) -> list[PoolOption]:
     """The pool (see the module docstring); ``names`` restricts it to these family or agent names."""
     options: list[PoolOption] = []

@@ -7,17 +7,20 @@ Identical sources in several branches are one source (fitted and cached once).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.families import FamilyError
 from designer.pipelines.spec import Component, PipelineSpec, PipelineSpecError
 from knowledge_base.errors import NotFoundError
 from sandbox.composition import BranchPlan, ComponentCode, PipelinePlan
 
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
+
 FAMILY_ROLE = {"recall": "recommender", "ranker": "ranker", "reranker": "reranker", "router": "router"}
 
 
-def resolve(spec: PipelineSpec, *, store: Any, repo: Any, families: dict[str, Any],
+def resolve(spec: PipelineSpec, *, store: Store, repo: Any, families: dict[str, Any],
             default_seconds: float = 600.0) -> PipelinePlan:
     """The plan of ``spec``; ``PipelineSpecError`` naming every unknown agent, version or
     family, a role mismatch or invalid params."""

@@ -2,17 +2,20 @@
 repository and returns one self-contained page (see ``designer.report.page``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.errors import UsageError
 from designer.report.history import AgentHistory, load_history
 from designer.report.page import render
 from designer.report.pipeline_history import PipelineHistory, load_pipeline_history
 
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
+
 __all__ = ["AgentHistory", "PipelineHistory", "build_report", "load_history", "load_pipeline_history"]
 
 
-def build_report(store: Any, repo: Any, families: dict[str, Any], agent: str | None = None,
+def build_report(store: Store, repo: Any, families: dict[str, Any], agent: str | None = None,
                  source: str = "", pipeline: str | None = None) -> tuple[str, list[AgentHistory]]:
     """``(html, histories)`` for ``agent`` or ``pipeline``, or for every agent and pipeline
     with an experiment (or an evolve phase) when both are None. A pipeline's section shows

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.errors import VersionError
 from knowledge_base.models import (Agent, AgentVersion, Experiment, ExperimentStatus, Failure,
                                    LLMCall)
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 PAGE = 1000          # experiments per keyset page
 MANY = 1_000_000     # "all" for the list calls that only take a limit
@@ -53,7 +56,7 @@ class AgentHistory:
         return next((v for v in self.versions if v.version.id == version_id), None)
 
 
-def load_history(store: Any, repo: Any, agent_name: str) -> AgentHistory:
+def load_history(store: Store, repo: Any, agent_name: str) -> AgentHistory:
     """Read ``agent_name``'s experiments, versions (with code and diffs), failures and LLM
     calls. Raises ``NotFoundError`` for an unknown agent."""
     agent = store.get_agent(agent_name)
@@ -66,7 +69,7 @@ def load_history(store: Any, repo: Any, agent_name: str) -> AgentHistory:
                         metric=f"val {agent.inner_reward}")
 
 
-def all_experiments(store: Any, agent_name: str) -> list[Experiment]:
+def all_experiments(store: Store, agent_name: str) -> list[Experiment]:
     """Every experiment of ``agent_name``, oldest first (keyset pages of ``PAGE``)."""
     found: list[Experiment] = []
     while True:
@@ -77,7 +80,7 @@ def all_experiments(store: Any, agent_name: str) -> list[Experiment]:
             return found
 
 
-def _versions(store: Any, repo: Any, agent_name: str, experiments: list[Experiment],
+def _versions(store: Store, repo: Any, agent_name: str, experiments: list[Experiment],
               filename: str) -> list[VersionView]:
     rows = store.list_versions(agent_name)
     by_id = {v.id: v for v in rows}

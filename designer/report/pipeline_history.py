@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from designer.cli.pipelines import describe
 from designer.evolve import phase_json
 from designer.pipelines.spec import PipelineSpec, PipelineSpecError
 from designer.report.history import AgentHistory, VersionView, load_history
 from knowledge_base.models import Experiment, PromotionState
+
+if TYPE_CHECKING:
+    from knowledge_base.store import Store
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class PipelineHistory:
         return self.specs.get(view.version.id) if view is not None else None
 
 
-def load_pipeline_history(store: Any, repo: Any, name: str) -> PipelineHistory:
+def load_pipeline_history(store: Store, repo: Any, name: str) -> PipelineHistory:
     """Read pipeline ``name``'s history. Raises ``NotFoundError`` for an unknown name."""
     history = load_history(store, repo, name)
     specs = {v.version.id: spec for v in history.versions if (spec := parse(v.code, v.version.tag))}
@@ -66,7 +69,7 @@ def parse(code: str | None, where: str) -> PipelineSpec | None:
         return None
 
 
-def _infeasible(store: Any, e: Experiment) -> InfeasibleRun:
+def _infeasible(store: Store, e: Experiment) -> InfeasibleRun:
     spec = parse(store.get_code(e.code_hash), f"experiment {e.id}")
     broken = (e.evidence or {}).get("infeasible", [])
     return InfeasibleRun(e, describe(spec) if spec else "", [b.get("reason", str(b)) for b in broken])

@@ -23,11 +23,13 @@ def test_insights_cross_between_a_pipeline_and_the_agents_it_pins(store, release
     store.add_insight("recommender", "EASE with l2 near 300 wins alone", {})
     store.add_insight("default", "a second source hurts cold users", {})
     store.add_insight("other", "unrelated lesson", {})
+    store.add_insight("recommender", "misaligned in default", {})   # evolve stores a misalignment for both
+    store.add_insight("default", "misaligned in default", {})
 
     assert related_agents(store, store.get_agent("default")) == ["recommender"]
     assert related_agents(store, store.get_agent("recommender")) == ["default"]
 
     pipeline = insight_bullets(context_of(store, families, "default").insights, PromptBudget(), own="default")
-    assert pipeline == ["(from recommender) EASE with l2 near 300 wins alone", "a second source hurts cold users"]
+    assert pipeline == ["misaligned in default", "a second source hurts cold users", "(from recommender) EASE with l2 near 300 wins alone"]
     agent = insight_bullets(context_of(store, families, "recommender").insights, PromptBudget(), own="recommender")
-    assert agent == ["(from default) a second source hurts cold users", "EASE with l2 near 300 wins alone"]
+    assert agent == ["misaligned in default", "EASE with l2 near 300 wins alone", "(from default) a second source hurts cold users"]

@@ -151,7 +151,7 @@ def test_a_500_line_parent_leaves_room_for_the_history():
 
 
 def test_insight_bullets_are_not_doubled():
-    bullets = insight_bullets([insight(1, "- a\n- - b\n* c\n1. d"), insight(2, "plain")], PromptBudget())
+    bullets = insight_bullets([insight(2, "plain"), insight(1, "- a\n- - b\n* c\n1. d")], PromptBudget())
     assert bullets == ["plain", "a", "b", "c", "d"]
     text = render(make_context(insights=[insight(1, "- a\n- - b")]))
     assert "- a\n- b\n" in text and "- -" not in text

@@ -23,7 +23,7 @@ def rich_context(n: int = 6, tb_chars: int = 600):
         failures=[failure(i, 200 + i, message=f"failure number {i}", tb="x" * tb_chars + f"TAIL{i}")
                   for i in range(n)],
         rejected=[rejected(300 + i, f"reason {i}") for i in range(n)],
-        insights=[insight(i, f"insight {i}") for i in range(n)])
+        insights=[insight(i, f"insight {i}") for i in reversed(range(n))])   # newest first, as the store lists them
 
 
 def test_every_section_is_shown_when_it_fits():
