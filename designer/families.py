@@ -22,13 +22,15 @@ import jinja2
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from designer.errors import DesignerError
+
 __all__ = ["FamilyError", "ParamSpec", "Family", "load_families", "BUILTIN_TEMPLATE_DIR",
            "declared_space", "space_problems", "llm_family_name"]
 
 BUILTIN_TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates" / "agents"
 
 
-class FamilyError(Exception):
+class FamilyError(DesignerError):
     """A family spec or template is invalid, or parameters do not fit a family's space."""
 
 

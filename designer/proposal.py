@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from designer.errors import DesignerError
 from knowledge_base.models import Agent, AgentVersion, Experiment, Failure, Insight, Review
 
 if TYPE_CHECKING:
@@ -101,9 +102,11 @@ class ChosenProposer:
     insights: Callable[[Any], str] | None = None
 
 
-class ProposalError(Exception):
+class ProposalError(DesignerError):
     """A proposer could not produce a usable proposal (recorded as a PROPOSAL failure)."""
 
 
 class SessionStop(Exception):
-    """Raised by a proposer to end the design session cleanly (e.g. an exhausted LLM budget)."""
+    """Raised by a proposer to end the design session cleanly (e.g. an exhausted LLM budget).
+    A signal, not an error: deliberately outside ``DesignerError``, so that no handler of
+    errors swallows it."""

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandbox.harness import (InvalidRecommendationsError, relevant_matrix, score_recommendations,
                              validate_recommendations)
 from sandbox.limits import Limits
+from sandbox.errors import SandboxError
 from sandbox.outcome import Outcome
 from sandbox.runner import InvalidOutputError, RunRequest, read_recommendations
 from sandbox.sdk.agent_sdk import ranker_window
@@ -104,7 +105,7 @@ def pipeline_module(plan: PipelinePlan, k: int) -> str:
             "    components = COMPONENTS\n")
 
 
-class SourceFailed(Exception):
+class SourceFailed(SandboxError):
     """A source's sandbox run did not complete; carries its result."""
 
     def __init__(self, source: ComponentCode, side: str, result: "EvaluationResult"):

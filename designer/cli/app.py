@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; expected errors print one line and exit 1 (usage errors exit 2)."""
     from designer.errors import DesignerError, UsageError
     from knowledge_base.errors import KnowledgeBaseError
-    from sandbox.harness.data import DatasetError
+    from sandbox.errors import SandboxError
     from typer.main import get_command
     from designer.cli.metavars import set_metavars
     _register()
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)
-    except (DesignerError, KnowledgeBaseError, DatasetError, _sandbox_error(), _family_error()) as e:
+    except (DesignerError, KnowledgeBaseError, SandboxError) as e:   # one root per package
         err.print(f"[bold red]error:[/] {escape(in_cli_words(str(e)))}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
@@ -166,16 +166,6 @@ def _click_abort() -> tuple[type[Exception], ...]:
     except ImportError:
         pass
     return tuple(found)
-
-
-def _sandbox_error() -> type[Exception]:
-    from sandbox.runner import SandboxError
-    return SandboxError
-
-
-def _family_error() -> type[Exception]:
-    from designer.families import FamilyError
-    return FamilyError
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from sandbox.errors import SandboxError
 from sandbox.sdk.agent_sdk import TrainData
 
 __all__ = ["DatasetError", "Interactions", "check_unique_pairs", "dense_ids"]
@@ -20,7 +21,7 @@ __all__ = ["DatasetError", "Interactions", "check_unique_pairs", "dense_ids"]
 _FINGERPRINT_VERSION = b"interactions-v1"
 
 
-class DatasetError(ValueError):
+class DatasetError(SandboxError, ValueError):
     """A data set cannot be loaded or is malformed; the message says what to do."""
 
 

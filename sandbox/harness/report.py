@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sandbox.harness import metrics as m
+from sandbox.errors import SandboxError
 from sandbox.harness.data import Interactions
 from sandbox.harness.segments import ACTIVITY_SEGMENTS, activity_segments
 from sandbox.harness.splits import Split
@@ -21,7 +22,7 @@ __all__ = ["InvalidRecommendationsError", "MetricReport", "eval_users", "relevan
 ITEM_GROUPS = ("head", "tail")
 
 
-class InvalidRecommendationsError(ValueError):
+class InvalidRecommendationsError(SandboxError, ValueError):
     """Recommendations break the agent contract (shape, ids, repeats or seen items)."""
 
 

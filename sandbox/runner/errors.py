@@ -6,9 +6,7 @@ file that does not pass validation.
 """
 from __future__ import annotations
 
-
-class SandboxError(Exception):
-    """Root of every error raised by ``sandbox.runner``."""
+from sandbox.errors import SandboxError   # the package's root (re-exported by sandbox.runner)
 
 
 class InsecureSandboxError(SandboxError):
