@@ -5,7 +5,8 @@
 Each arm runs the real CLI in its own fresh workspace with ``--auto-approve`` and the search
 proposer: ``design --agent recommender --time-budget B``; ``compose --pipeline default
 --time-budget B``; ``evolve --pipeline default --budget-seconds B`` (``--pool``: the recall
-pool of the last two, e.g. ``recommender,ease,sasrec,ials``). Reported per arm: the
+pool of the last two, e.g. ``recommender,ease,sasrec,ials``; ``--workspaces DIR`` keeps the
+workspaces and reuses an arm that finished there). Reported per arm: the
 final champion (the recommender's for `design`, the pipeline's otherwise), its val ndcg@10,
 its sealed test ndcg@10 (scored once when it was promoted; the starting version has none),
 the number of experiments, the wall time; and the paired validation test of evolve's
@@ -63,6 +64,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="ml-100k")
     ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "ml-100k"))
     ap.add_argument("--pool", default=None, help="recall pool of the compose and evolve arms")
+    ap.add_argument("--workspaces", type=Path, default=None,
+                    help="keep each arm's workspace in DIR/ARM; an arm whose DIR/ARM/arm.json exists "
+                         "(it finished there) is read, not run again (default: a temporary folder)")
     args = ap.parse_args()
     pool = ["--pool", args.pool] if args.pool else []
     data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.dataset == "ml-100k" else [])
@@ -72,12 +76,19 @@ def main() -> None:
             "evolve": (["evolve", "--pipeline", "default", "--budget-seconds", b, *pool], "default")}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.workspaces or Path(tmp)
         for arm, (cmd, subject) in arms.items():
-            ws = Path(tmp) / arm
-            run(ws, "init")
-            start = time.perf_counter()
-            summary = run(ws, *cmd, "--auto-approve", *data)
-            seconds = time.perf_counter() - start
+            ws = root / arm
+            done = ws / "arm.json"
+            if done.is_file():      # it finished in an earlier run of this benchmark
+                seconds, summary = (lambda d: (d["seconds"], d["summary"]))(json.loads(done.read_text()))
+                print(f"{arm}: reusing the finished run in {ws}", flush=True)
+            else:
+                run(ws, "init")
+                start = time.perf_counter()
+                summary = run(ws, *cmd, "--auto-approve", *data)
+                seconds = time.perf_counter() - start
+                done.write_text(json.dumps({"seconds": seconds, "summary": summary, "command": cmd}, default=str))
             numbers = champion_numbers(ws, subject)
             numbers["seconds"] = round(seconds, 1)
             if arm == "evolve":

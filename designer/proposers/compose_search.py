@@ -62,7 +62,7 @@ class CompositionSearchProposer:
                                                  distributions=_dists(meta)))
                 except ValueError:
                     pass
-        for point in self._warm_points():   # already tried ones are skipped
+        for point in self._warm_points(context.parent_reward):   # already tried ones are skipped
             study.enqueue_trial(point, skip_if_exists=True)
         for _ in range(25):
             trial = study.ask()
@@ -136,7 +136,7 @@ class CompositionSearchProposer:
                 "relevance_weight": trial.suggest_float(f"b{b}_relevance_weight", 0.6, 1.0)}}
         return branch
 
-    def _warm_points(self) -> list[dict[str, Any]]:
+    def _warm_points(self, champion_reward: float | None = None) -> list[dict[str, Any]]:
         """Complete points tried first, most promising first: LORD++ grants the highest test
         levels right after a promotion, so the candidates most likely to win go first. The
         best-known source alone (its own ranking; a fresh pipeline's first promotion); the
@@ -144,7 +144,12 @@ class CompositionSearchProposer:
         source as a third (which third adds most depends on how its candidates differ, not
         on its own score); the two best fused by reciprocal rank, under the logistic and the
         MLP ranker. After the thirds, a routed point: the cold third of users (by train
-        activity) on the best source alone, the rest on the widest learned pipeline."""
+        activity) on the best source alone, the rest on the widest learned pipeline.
+
+        The best source alone is left out when the champion (``champion_reward``, its val
+        outer reward) already scores at least that source's best known score: it could not
+        be significantly better, and trying it would spend the high test level that
+        follows a promotion (in ``evolve``, right after an adopted component)."""
         def branch(chosen: list[int], ranker: str, b: int = 0) -> dict[str, Any]:
             p: dict[str, Any] = {f"b{b}_ranker": ranker, f"b{b}_reranker": "none"}
             for i, option in enumerate(self.pool):
@@ -168,7 +173,9 @@ class CompositionSearchProposer:
         n = len(self.pool)
         wide = list(range(min(n, MAX_SOURCES)))
         thirds = [point([0, 1, j], "mlp_ranker") for j in range(2, n)] or [point(list(range(n)), "mlp_ranker")]
-        points = [point([0], "fusion"), point(wide, "mlp_ranker"), *thirds]
+        best = self.pool[0].score
+        beaten = champion_reward is not None and best is not None and champion_reward >= best - 1e-9
+        points = [*([] if beaten else [point([0], "fusion")]), point(wide, "mlp_ranker"), *thirds]
         if "activity_router" in self.routers:
             # the cold third of users (the harness's cold segment) on the best source alone;
             # the rest on the widest learned pipeline: a learned ranker needs window labels

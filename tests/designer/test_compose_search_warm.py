@@ -29,6 +29,17 @@ def test_the_best_source_alone_then_the_widest_learned_pipeline_come_first():
     assert families(second) == NAMES[:MAX_SOURCES] and second.ranker.family == "mlp_ranker"
 
 
+def test_the_best_source_alone_is_skipped_when_the_champion_already_scores_as_much():
+    pool = [PoolOption(POOL[0].label, POOL[0].component, "champion", 0.2170), *POOL[1:]]
+    proposer = CompositionSearchProposer(pool)
+
+    def first(champion_reward):
+        return families(proposer._spec(FixedTrial(proposer._warm_points(champion_reward)[0]), BASE).branches[0])
+    assert first(0.2170) == NAMES[:MAX_SOURCES]       # no chance of a significant gain: not tried
+    assert first(0.2100) == ["recency_ease"]         # a pipeline below its best source: tried first
+    assert first(None) == ["recency_ease"]
+
+
 def test_every_further_source_is_tried_as_the_third_of_the_two_best():
     thirds = [families(b) for b in warm_specs()[2:] if len(b.sources) == 3 and b.ranker.family == "mlp_ranker"]
     assert thirds == [NAMES[:2] + [n] for n in NAMES[2:]]
