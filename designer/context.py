@@ -17,8 +17,9 @@ def related_agents(store: Store, agent: Agent) -> list[str]:
     """What carries lessons across the two phase kinds of ``evolve``: for a pipeline, the
     agents its champion pins and those evolved for its family sources (``<pipeline>-<family>``);
     for an agent, the pipelines whose champion pins it or evolve it as a family source."""
-    pipelines = [a for a in store.list_agents() if a.role == "pipeline"]
-    names = {a.name for a in store.list_agents()}
+    agents = store.list_agents()
+    pipelines = [a for a in agents if a.role == "pipeline"]
+    names = {a.name for a in agents}
 
     def members(pipeline: str) -> set[str]:
         champion = store.champion(pipeline)
