@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -10,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge_base.engine import WRITE_OPTION
+from knowledge_base.engine import WRITE_OPTION, is_memory
 from knowledge_base.errors import NotFoundError, translate
 from knowledge_base.rows import AgentRow, Base, ExperimentRow
 
@@ -32,11 +33,14 @@ class StoreBase:
         write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._writer = sessionmaker(write_engine, expire_on_commit=False)
         self._reader = sessionmaker(engine, expire_on_commit=False)
+        # An in-memory database is one connection: threads take turns with a transaction.
+        self._turn: AbstractContextManager[object] = (
+            threading.RLock() if is_memory(engine.url) else nullcontext())
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
         try:
-            with self._writer.begin() as session:
+            with self._turn, self._writer.begin() as session:
                 yield session
         except SQLAlchemyError as e:
             raise translate(e, self.url) from e
@@ -44,7 +48,7 @@ class StoreBase:
     @contextmanager
     def _read(self) -> Iterator[Session]:
         try:
-            with self._reader() as session, session.begin():
+            with self._turn, self._reader() as session, session.begin():
                 yield session
         except SQLAlchemyError as e:
             raise translate(e, self.url) from e

@@ -3,6 +3,11 @@
 SQLite is made safe for several processes: WAL journal, a 30 s busy timeout, foreign keys
 on, and write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the
 lock instead of failing with "database is locked" when a reader upgrades to a writer.
+
+``MEMORY_URL`` (``sqlite://``) is one private in-memory database per engine: every
+connection of the engine is the same one (so the data outlives a checkout) and it is gone
+when the engine is disposed. It serves one process; another process opening the URL gets
+an empty database of its own.
 """
 from __future__ import annotations
 
@@ -14,11 +19,13 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
 
 from knowledge_base.errors import KnowledgeBaseError, unavailable
 
-__all__ = ["WRITE_OPTION", "create", "default_url", "safe_url"]
+__all__ = ["MEMORY_URL", "WRITE_OPTION", "create", "default_url", "is_memory", "safe_url"]
 
+MEMORY_URL = "sqlite://"
 WRITE_OPTION = "kb_write"  # execution option marking a write transaction
 _BUSY_TIMEOUT_MS = 30_000
 _PG_CONNECT_TIMEOUT_S = 10
@@ -53,6 +60,14 @@ def create(url: str) -> Engine:
     return _engine(parsed, connect_args=connect_args, pool_pre_ping=True)
 
 
+def is_memory(url: str | URL) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or "mode=memory" in database)
+
+
 def _parse(url: str) -> URL:
     try:
         return make_url(url)
@@ -73,12 +88,18 @@ def _engine(url: URL, **kwargs: Any) -> Engine:
 
 
 def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-        try:
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise unavailable(safe_url(url), e) from e
-    engine = _engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+    connect_args: dict[str, Any] = {"timeout": _BUSY_TIMEOUT_MS / 1000}
+    if is_memory(url):
+        # One connection for the engine's whole life: a new one would be a new, empty database.
+        engine = _engine(url, connect_args={**connect_args, "check_same_thread": False},
+                         poolclass=StaticPool)
+    else:
+        if url.database and not url.database.startswith("file:"):
+            try:
+                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise unavailable(safe_url(url), e) from e
+        engine = _engine(url, connect_args=connect_args)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine

@@ -4,7 +4,8 @@ Open it with ``Store.open(url)``; ``upgrade()`` creates or migrates the schema (
 ``agenticrs init`` runs); other commands call ``check_schema()`` first. Every write is one
 transaction; readers get frozen models from ``knowledge_base.models``; missing rows raise
 ``NotFoundError``; all timestamps are timezone-aware UTC. The store is safe to use from
-several processes on the same SQLite file (each process opens its own ``Store``).
+several processes on the same SQLite file (each process opens its own ``Store``);
+``Store.in_memory()`` is the same store in one process's memory.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class Store(AgentsMixin, ExperimentsMixin, RecordsMixin, ErrorControlMixin, Pipe
 
     @classmethod
     def open(cls, url: str) -> Store:
-        """Connect to ``url`` (``sqlite:///path`` creates the folder and file).
+        """Connect to ``url`` (``sqlite:///path`` creates the folder and file; ``sqlite://``
+        is a private in-memory database, see ``in_memory``).
 
         Raises ``DatabaseUnavailableError`` if the database cannot be reached, and
         ``KnowledgeBaseError`` for a malformed URL. Does not create the schema: see
@@ -48,6 +50,14 @@ class Store(AgentsMixin, ExperimentsMixin, RecordsMixin, ErrorControlMixin, Pipe
             raise unavailable(safe, e) from e
         log.debug("opened knowledge base %s", safe)
         return cls(engine, safe)
+
+    @classmethod
+    def in_memory(cls) -> Store:
+        """A new, empty store at the newest schema that lives in this process's memory only
+        (for tests and throwaway runs; gone at ``close``; threads take turns)."""
+        store = cls.open(engines.MEMORY_URL)
+        store.upgrade()
+        return store
 
     def upgrade(self, revision: str = "head") -> None:
         """Create the schema, or migrate it to ``revision`` (default: the newest); running it

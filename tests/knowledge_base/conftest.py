@@ -1,5 +1,10 @@
 """Fixtures of the knowledge-base contract suite: one ``store`` per backend.
 
+Backends: a SQLite file, ``Store.in_memory()`` and PostgreSQL. Tests marked
+``processes`` (several processes open the store's URL) and tests of ``store_url`` (a URL
+that is opened again) run on the first and the last only: an in-memory database is one
+process's own.
+
 PostgreSQL is the real server at ``AGENTICRS_TEST_PG_URL`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); the run works in its own schemas
 ``kb_<UTC time>_<random>`` (through ``options=-csearch_path``), dropped afterwards; a run
@@ -28,7 +33,8 @@ from knowledge_base.rows import Base
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SCHEMA_MAX_AGE = timedelta(days=1)
 _SCHEMA_NAME = re.compile(r"^kb_(\d{14})_[0-9a-f]{8}$")
-BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+SHARED_BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+BACKENDS = [SHARED_BACKENDS[0], pytest.param("memory"), SHARED_BACKENDS[1]]
 
 
 def pg_admin_url() -> str:
@@ -109,9 +115,12 @@ def pg_migrated_url(pg_reachable: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``backend``: every backend, or the shareable ones for ``processes`` and ``store_url`` tests."""
+    if "backend" in metafunc.fixturenames:
+        shared = (metafunc.definition.get_closest_marker("processes") is not None
+                  or "store_url" in metafunc.fixturenames)
+        metafunc.parametrize("backend", SHARED_BACKENDS if shared else BACKENDS)
 
 
 @pytest.fixture
@@ -126,10 +135,13 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
 def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An open, empty store at the newest schema, on each backend.
 
-    SQLite: a new file per test. PostgreSQL: the run's schema, every table truncated
-    (ids restart at 1), which is much faster than migrating a schema per test.
+    SQLite: a new file per test. Memory: a new ``Store.in_memory()``. PostgreSQL: the
+    run's schema, every table truncated (ids restart at 1), which is much faster than
+    migrating a schema per test.
     """
-    if backend == "sqlite":
+    if backend == "memory":
+        kb = Store.in_memory()
+    elif backend == "sqlite":
         kb = Store.open(f"sqlite:///{tmp_path / 'kb' / 'knowledge.db'}")
         kb.upgrade()
     else:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
+
 from knowledge_base import (
     AgentSpec,
     ExperimentDraft,
@@ -31,6 +33,7 @@ def _writer(url: str, session_id: str) -> None:
                 kb.list_experiments(agent_name="pop", limit=20)
 
 
+@pytest.mark.processes
 def test_two_processes_write_concurrently_without_losing_rows(store: Store) -> None:
     store.upsert_agent(AgentSpec(name="pop", family="popularity"))
     context = multiprocessing.get_context("spawn")

@@ -94,6 +94,7 @@ def _releaser(url: str, agent: str, outcome: "multiprocessing.Queue[tuple[int, i
     outcome.put((released, refused, other))
 
 
+@pytest.mark.processes
 def test_concurrent_releases_keep_one_champion_and_a_chain_of_parents(store: Store, agent: str) -> None:
     """Two processes release as fast as they can while a third reader counts champions:
     exactly one at every observation, distinct numbers, and no two versions judged
