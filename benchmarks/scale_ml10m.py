@@ -74,7 +74,7 @@ t1 = time.perf_counter()
 tracemalloc.start()
 recs = validate_recommendations(recs, users, split.train.n_items, seen=seen)
 report = score_recommendations(recs, relevant_matrix(split.validation, users), users=users,
-                               train=split.train, k=10, check_seen=False)
+                               train=split.train, k=10, checked=True)
 t2 = time.perf_counter()
 peak = tracemalloc.get_traced_memory()[1] / 2**20
 print(json.dumps({{"users": int(len(users)), "popularity_recommend_seconds": t1 - t0,

@@ -39,7 +39,7 @@ from sandbox.harness import (InvalidRecommendationsError, relevant_matrix, score
 from sandbox.limits import Limits
 from sandbox.errors import SandboxError
 from sandbox.outcome import Outcome
-from sandbox.runner import InvalidOutputError, RunRequest, read_recommendations
+from sandbox.runner import RunConfig
 from sandbox.sdk.agent_sdk import ranker_window
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ class PipelineEvaluation:
         self.ev = evaluator
 
     def evaluate(self, job: "EvaluationJob", run_dir: Path) -> "EvaluationResult":
-        from sandbox.evaluation import EvaluationResult, failed_result
+        from sandbox.evaluation import EvaluationResult, failed_result, run_lists, sandbox_run
 
         plan = job.pipeline
         assert plan is not None
@@ -142,33 +142,25 @@ class PipelineEvaluation:
             return e.result.model_copy(update={"message": str(e)[:2000]})
         rows = np.searchsorted(all_users, users)
         inputs = self._inputs(job, fit_data, users, window_users, {k: (v[0][rows], v[1]) for k, v in lists.items()})
-        candidate = run_dir / "agent.py"
-        candidate.write_text(pipeline_module(plan, job.k))
-        output = run_dir / f"output-{job.stage}"
-        shutil.rmtree(output, ignore_errors=True)
-        output.mkdir()
-        os.chmod(output, 0o777)
-        config = {"k": 2 * job.k, "params": {}, "fidelity": job.fidelity, "seed": job.seed}
         limits = job.limits.model_copy(update={"wall_seconds": min(job.limits.wall_seconds,
                                                                    max(60.0, plan.composition_seconds()))})
-        run = self.ev.runner.run(RunRequest(candidate=candidate, inputs=inputs, output=output,
-                                            config=config, limits=limits))
-        _save_logs(run_dir, job.stage, run)
+        run = sandbox_run(self.ev.runner, run_dir, job.stage, pipeline_module(plan, job.k), inputs,
+                          RunConfig(k=2 * job.k, fidelity=job.fidelity, seed=job.seed), limits)
         if run.outcome is not Outcome.COMPLETED:
             return failed_result(run)
         seen = self.ev._seen(job.stage, fit_data)
         try:
-            both = read_recommendations(output, len(users), 2 * job.k, fit_data.n_items)
+            both = run_lists(run)  # the final lists, then the ranker's before re-ranking
             final = validate_recommendations(both[:, :job.k], users, fit_data.n_items, seen=seen)
             before = validate_recommendations(both[:, job.k:], users, fit_data.n_items, seen=seen)
-        except (InvalidOutputError, InvalidRecommendationsError) as e:
+        except InvalidRecommendationsError as e:
             return failed_result(run, Outcome.INVALID_OUTPUT, str(e))
         relevant = relevant_matrix(target, users)
-        report = score_recommendations(final, relevant, users=users, train=fit_data, k=job.k, check_seen=False)
+        report = score_recommendations(final, relevant, users=users, train=fit_data, k=job.k, checked=True)
         from sandbox.evaluation import per_user_reward
 
         rewards = per_user_reward(report, job.inner_reward)
-        ranked = score_recommendations(before, relevant, users=users, train=fit_data, k=job.k, check_seen=False)
+        ranked = score_recommendations(before, relevant, users=users, train=fit_data, k=job.k, checked=True)
         metrics = {**report.summary, **self._costs(run, len(users), costs, len(all_users), len(window_users))}
         metrics.update(self._inner(plan, lists, rows, relevant, ranked, report.summary, job))
         return EvaluationResult(
@@ -314,7 +306,3 @@ class PipelineEvaluation:
             out[f"inner/{plan.router}/{metric}"] = float(outer.get(metric, 0.0))
         return out
 
-
-def _save_logs(run_dir: Path, stage: str, run: Any) -> None:
-    (run_dir / f"{stage}.stdout.log").write_text(run.stdout_tail)
-    (run_dir / f"{stage}.stderr.log").write_text(run.stderr_tail)

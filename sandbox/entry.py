@@ -44,11 +44,11 @@ def _report(fd, **fields):
 
 def _set_threads(spec):
     """Thread counts must be in the environment BEFORE numpy/torch are imported."""
-    config = spec.get("config", {})
-    n = config.get("threads") or spec.get("threads") or os.environ.get("OMP_NUM_THREADS") or 1
+    config = spec["config"]  # k, params, fidelity, seed: RunConfig, resolved by the runner
+    n = int(spec["threads"])
     for var in _THREAD_VARS:
-        os.environ[var] = str(int(n))
-    os.environ["AGENTICRS_FIDELITY"] = str(config.get("fidelity", 1.0))
+        os.environ[var] = str(n)
+    os.environ["AGENTICRS_FIDELITY"] = str(config["fidelity"])
     os.environ["AGENTICRS_INPUTS"] = str(spec.get("inputs", ""))  # a pipeline reads its sources there
     return int(n)
 
@@ -104,13 +104,13 @@ def _run(spec, n_threads, state, fd=None):
     config = spec["config"]
     train = TrainData.load(spec["inputs"])
     users = np.load(os.path.join(spec["inputs"], "users.npy"), allow_pickle=False)
-    seed = int(config.get("seed", 0))
+    seed = int(config["seed"])
     random.seed(seed)
     np.random.seed(seed % 2**32)
     state["phase"] = "import"
     module = _import_candidate(spec["candidate"])
     state["phase"] = "init"
-    agent = module.Agent(**config.get("params", {}))
+    agent = module.Agent(**config["params"])
     state["phase"] = "fit"
     _torch_threads(n_threads, seed)
     _report(fd, event="phase", phase="fit")

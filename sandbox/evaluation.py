@@ -24,7 +24,7 @@ from sandbox.harness import (InvalidRecommendationsError, Split, eval_users, rel
                              validate_recommendations)
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome
-from sandbox.runner import InvalidOutputError, SandboxError, Runner, RunRequest, RunResult, read_recommendations
+from sandbox.runner import RunConfig, Runner, RunRequest, RunResult, SandboxError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class Evaluator:
         if recs is None:
             return result
         report = score_recommendations(recs, relevant_matrix(target, users), users=users,
-                                       train=fit_data, k=job.k, check_seen=False)  # checked above
+                                       train=fit_data, k=job.k, checked=True)
         rewards = per_user_reward(report, job.inner_reward)
         return result.model_copy(update=dict(
             metrics={**report.summary, **result.metrics}, segments={k: dict(v) for k, v in report.segments.items()},
@@ -108,23 +108,15 @@ class Evaluator:
         """Run ``job``'s agent fitted on ``fit_data`` for ``users`` in the sandbox: (the run's
         result with its costs, its validated ``(len(users), job.k)`` lists or None if it failed)."""
         inputs = self._inputs(job.stage, fit_data, users)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        candidate = run_dir / "agent.py"
-        candidate.write_text(job.code)
-        output = run_dir / f"output-{job.stage}"
-        shutil.rmtree(output, ignore_errors=True)
-        output.mkdir()
-        os.chmod(output, 0o777)  # the sandbox uid writes here
-        config = {"k": job.k, "params": job.params, "fidelity": job.fidelity, "seed": job.seed}
-        run = self.runner.run(RunRequest(candidate=candidate, inputs=inputs, output=output,
-                                         config=config, limits=job.limits))
-        _save_logs(run_dir, job.stage, run)
+        run = sandbox_run(self.runner, run_dir, job.stage, job.code, inputs,
+                          RunConfig(k=job.k, params=job.params, fidelity=job.fidelity, seed=job.seed),
+                          job.limits)
         if run.outcome is not Outcome.COMPLETED:
             return failed_result(run), None
         try:
-            recs = read_recommendations(output, len(users), job.k, fit_data.n_items)
-            recs = validate_recommendations(recs, users, fit_data.n_items, seen=_seen_matrix(self, fit_data))
-        except (InvalidOutputError, InvalidRecommendationsError) as e:
+            recs = validate_recommendations(run_lists(run), users, fit_data.n_items,
+                                            seen=_seen_matrix(self, fit_data))
+        except InvalidRecommendationsError as e:
             return failed_result(run, Outcome.INVALID_OUTPUT, str(e)), None
         return EvaluationResult(
             outcome=Outcome.COMPLETED, tier=run.tier.value, metrics=_costs(run, len(users)),
@@ -205,6 +197,31 @@ def _seen_matrix(evaluator: Evaluator, fit_data: Any):
     if key not in evaluator._seen_cache:
         evaluator._seen_cache[key] = fit_data.to_train_data().matrix()
     return evaluator._seen_cache[key]
+
+
+def sandbox_run(runner: Runner, run_dir: Path, stage: str, code: str, inputs: Path,
+                config: RunConfig, limits: Limits) -> RunResult:
+    """Run ``code`` on ``inputs`` in the sandbox: the candidate file and a fresh output
+    folder in ``run_dir`` (``output-<stage>``), the run's logs saved next to them."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    candidate = run_dir / "agent.py"
+    candidate.write_text(code)
+    output = run_dir / f"output-{stage}"
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir()
+    os.chmod(output, 0o777)  # the sandbox uid writes here
+    run = runner.run(RunRequest(candidate=candidate, inputs=inputs, output=output,
+                                config=config, limits=limits))
+    _save_logs(run_dir, stage, run)
+    return run
+
+
+def run_lists(run: RunResult) -> np.ndarray:
+    """The recommendations a COMPLETED run read (once) from its output."""
+    if run.recommendations is None:
+        raise SandboxError("the runner returned COMPLETED without its recommendations; a "
+                           "Runner must set RunResult.recommendations (see sandbox.runner.models)")
+    return run.recommendations
 
 
 def failed_result(run: RunResult, outcome: Outcome | None = None, message: str | None = None) -> EvaluationResult:

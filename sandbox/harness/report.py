@@ -110,17 +110,20 @@ def _check_unseen(recs: np.ndarray, users, seen: sp.csr_matrix) -> None:
 
 
 def score_recommendations(recs, relevant_csr, *, users, train: Interactions, k: int = 10,
-                          head_fraction: float = 0.2, check_seen: bool = True) -> MetricReport:
+                          head_fraction: float = 0.2, checked: bool = False) -> MetricReport:
     """Score ``recs`` (rows aligned with ``users`` and ``relevant_csr``) at cut-off ``k``.
 
-    ``train`` is what the candidate was fitted on: it defines seen items (checked when
-    ``check_seen``), popularity (novelty, head/tail) and activity segments. Diversity is
-    reported only when ``train.item_features`` is set. Raises
-    ``InvalidRecommendationsError`` when ``recs`` breaks the contract.
+    ``train`` is what the candidate was fitted on: it defines seen items, popularity
+    (novelty, head/tail) and activity segments. Diversity is reported only when
+    ``train.item_features`` is set. Raises ``InvalidRecommendationsError`` when ``recs``
+    breaks the contract; ``checked=True`` says the caller already ran
+    ``validate_recommendations`` with ``seen`` = train (the evaluator does), so the lists
+    are checked once.
     """
     users = np.asarray(users, dtype=np.int64)
-    seen = relevant_matrix(train, np.arange(train.n_users)) if check_seen else None
-    recs = validate_recommendations(recs, users, train.n_items, seen)
+    if not checked:
+        recs = validate_recommendations(recs, users, train.n_items,
+                                        relevant_matrix(train, np.arange(train.n_users)))
     recs = m.cut_recs(recs, k)
     hits, sizes = m.hit_matrix(recs, relevant_csr, k)
     per_user = _per_user(recs, hits, sizes, train, head_fraction, k)

@@ -86,11 +86,18 @@ def classify(exe: Execution, limits: Limits, stats: GroupStats | None, via_bwrap
     return Verdict(None, "exited cleanly")
 
 
+def _refused_fork(report: dict) -> bool:
+    """A fork refused with EAGAIN: RLIMIT_NPROC (set next to pids.max, the two race at the
+    limit) refused it before the cgroup counted a refusal."""
+    return (report.get("error_type") == "BlockingIOError" and report.get("errno") == errno.EAGAIN
+            and "fork" in report.get("traceback", ""))
+
+
 def _classify_error(report: dict, stats: GroupStats | None, limits: Limits) -> Verdict:
     error_type, phase = report.get("error_type"), report.get("phase", "?")
     message = f"{error_type} in {phase}: {report.get('message', '')}"
     tb = report.get("traceback", "")
-    if stats and stats.pids_limited:
+    if (stats and stats.pids_limited) or _refused_fork(report):
         return Verdict(Outcome.KILLED_BY_LIMIT, f"process/thread limit of {limits.max_processes} "
                        f"reached ({message})", error_type, tb)
     if report.get("errno") in _QUOTA_ERRNOS:

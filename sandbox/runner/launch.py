@@ -16,7 +16,7 @@ import os
 import resource
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from sandbox.limits import Limits
 from sandbox.runner import seccomp as syscall_filter
@@ -44,14 +44,19 @@ class Launch:
 
 def sandbox_env(request: RunRequest, run_id: str) -> dict[str, str]:
     """The whole environment of the candidate: nothing of the parent's is inherited."""
-    threads = str(int(request.config.get("threads") or request.limits.threads))
+    threads = str(request.threads)
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "sandbox",
            "LOGNAME": "sandbox", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": str(int(request.config.get("seed", 0)) % 2**32),
-           "AGENTICRS_FIDELITY": str(request.config.get("fidelity", 1.0)),
+           "PYTHONHASHSEED": str(request.config.seed % 2**32),
+           "AGENTICRS_FIDELITY": str(request.config.fidelity),
            "AGENTICRS_RUN_ID": run_id}
     env.update({var: threads for var in THREAD_VARS})
     return env
+
+
+def _entry_config(request: RunRequest) -> dict[str, Any]:
+    """The config as ``sandbox/entry.py`` reads it (plain JSON: no pydantic in the sandbox)."""
+    return request.config.model_dump(include={"k", "params", "fidelity", "seed"})
 
 
 def rlimits(limits: Limits, *, nproc: int | None, memory: bool) -> list[tuple[int, tuple[int, int]]]:
@@ -140,8 +145,8 @@ def bwrap_launch(request: RunRequest, *, run_id: str, python: str, python_paths:
     for key, value in env.items():
         argv += ["--setenv", key, value]
     spec = {"candidate": "/sandbox/candidate.py", "inputs": "/inputs", "output": "/output",
-            "sdk": "/sandbox/sdk", "config": request.config, "report_fd": report_fd,
-            "threads": int(env["OMP_NUM_THREADS"])}
+            "sdk": "/sandbox/sdk", "config": _entry_config(request), "report_fd": report_fd,
+            "threads": request.threads}
     argv += ["--", python, "-I", "-B", "/sandbox/entry.py", json.dumps(spec)]
     fd_list = list(fds.values())
     return Launch(argv=argv, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd="/",
@@ -154,8 +159,8 @@ def direct_launch(request: RunRequest, *, run_id: str, python: str, report_fd: i
     env["HOME"] = env["TMPDIR"] = str(request.output)
     spec = {"candidate": str(request.candidate.resolve()), "inputs": str(request.inputs.resolve()),
             "output": str(request.output.resolve()), "sdk": str(SDK_FILE.parent),
-            "config": request.config, "report_fd": report_fd,
-            "threads": int(env["OMP_NUM_THREADS"])}
+            "config": _entry_config(request), "report_fd": report_fd,
+            "threads": request.threads}
     return Launch(argv=[python, "-I", "-B", str(ENTRY), json.dumps(spec)], env=env,
                   cwd=str(request.output))
 

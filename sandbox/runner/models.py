@@ -7,7 +7,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, field_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbox.limits import Limits
 from sandbox.outcome import Outcome
@@ -33,6 +34,41 @@ class IsolationTier(str, Enum):
         return self is not IsolationTier.C
 
 
+class RunConfig(BaseModel):
+    """What the candidate is run with: ``Agent(**params)``, ``recommend(users, k)``.
+
+    ``fidelity`` (0, 1] is exported as ``AGENTICRS_FIDELITY``; ``seed`` seeds Python, numpy
+    and torch and sets ``PYTHONHASHSEED``; ``threads`` overrides ``Limits.threads`` (see
+    ``RunRequest.threads``); ``run_id`` names the cgroup and is exported as
+    ``AGENTICRS_RUN_ID`` (the runner makes one up when it is None).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    k: int = Field(gt=0, strict=True)
+    params: dict[str, Any] = {}
+    fidelity: float = Field(default=1.0, gt=0.0, le=1.0)
+    seed: int = 0
+    threads: int | None = Field(default=None, gt=0)
+    run_id: str | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _json_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"params must be JSON-serialisable keyword arguments for Agent(): {exc}") from exc
+        return value
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, value: str | None) -> str | None:
+        if value is not None and not _RUN_ID.match(value):
+            raise ValueError("run_id must match [A-Za-z0-9_.-]{1,64}")
+        return value
+
+
 class RunRequest(BaseModel):
     """One candidate run.
 
@@ -40,9 +76,7 @@ class RunRequest(BaseModel):
     ``train.npz`` (+ ``item_features.npy``/``user_features.npy``) and ``users.npy``; its
     files must be world-readable (tier A runs as an unprivileged uid). ``output``: an
     empty folder the caller created, the only writable place (quota ``limits.output_mb``).
-    ``config``: JSON-able ``{"k": int, "params": {...}, "fidelity": float, "seed": int}``;
-    an optional ``"run_id"`` (``[A-Za-z0-9_.-]{1,64}``) names the cgroup and is exported
-    to the sandbox as ``AGENTICRS_RUN_ID``.
+    ``config``: a ``RunConfig`` (a dict of its fields is accepted and validated).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,32 +84,22 @@ class RunRequest(BaseModel):
     candidate: Path
     inputs: Path
     output: Path
-    config: dict[str, Any]
+    config: RunConfig
     limits: Limits = Limits()
 
-    @field_validator("config")
-    @classmethod
-    def _json_config(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"config must be JSON-serialisable: {exc}") from exc
-        k = value.get("k")
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            raise ValueError("config['k'] must be a positive int")
-        if not isinstance(value.get("params", {}), dict):
-            raise ValueError("config['params'] must be a dict of keyword arguments for Agent()")
-        run_id = value.get("run_id")
-        if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
-            raise ValueError("config['run_id'] must match [A-Za-z0-9_.-]{1,64}")
-        return value
+    @property
+    def threads(self) -> int:
+        """The thread count of the run, resolved once: the config's, else the limits'."""
+        return int(self.config.threads or self.limits.threads)
 
 
 class RunResult(BaseModel):
     """What happened in one run, as data.
 
     ``outcome`` COMPLETED implies ``output/recommendations.npy`` passed
-    ``read_recommendations``. Measured by the parent, with its own clocks, and not
+    ``read_recommendations``, and ``recommendations`` holds what it read (int64, one row
+    per user; the only read of the file: callers check the list contract on it, not read
+    it again; not serialised). Measured by the parent, with its own clocks, and not
     forgeable: ``wall_seconds`` (spawn to reaping), ``cpu_seconds`` (cgroup, else
     rusage), ``peak_memory_mb``, and ``fit_seconds``/``recommend_seconds`` (between the
     arrivals of the entry's phase announcements and the reaping; a candidate can at most
@@ -86,7 +110,7 @@ class RunResult(BaseModel):
     ``exit_code`` is negative (-signal) when the candidate was killed by a signal.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     outcome: Outcome
     exit_code: int | None
@@ -103,6 +127,7 @@ class RunResult(BaseModel):
     recommend_seconds: float | None
     reported_fit_seconds: float | None = None
     reported_recommend_seconds: float | None = None
+    recommendations: np.ndarray | None = Field(default=None, exclude=True, repr=False)
 
 
 @runtime_checkable

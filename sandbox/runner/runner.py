@@ -81,20 +81,21 @@ class SandboxRunner:
     def run(self, request: RunRequest) -> RunResult:
         """Run ``request``; candidate failures are outcomes, only ``SandboxError`` is raised."""
         n_rows, n_items = _check_request(request, self.tier)
-        run_id = request.config.get("run_id") or f"s{self.slot}-{uuid.uuid4().hex[:12]}"
+        run_id = request.config.run_id or f"s{self.slot}-{uuid.uuid4().hex[:12]}"
         with contextlib.ExitStack() as stack:
             in_dir, out_dir, cgroup = self._prepare(stack, request, run_id)
             exe = self._execute(request, run_id, (in_dir, out_dir), cgroup)
             stats = self._teardown(cgroup)
             verdict = classify(exe, request.limits, stats, via_bwrap=self.tier is not IsolationTier.C)
+            recs = None
             if verdict.outcome is None:
-                verdict = self._check_output(out_dir, request, n_rows, n_items)
+                verdict, recs = self._check_output(out_dir, request, n_rows, n_items)
             if out_dir != request.output and verdict.outcome is Outcome.COMPLETED:
                 copy_expected(out_dir, request.output, RECOMMENDATIONS,
-                              recommendations_cap(n_rows, int(request.config["k"])))
+                              recommendations_cap(n_rows, request.config.k))
         if self.tier is IsolationTier.A:
             self.sweep_leftovers()
-        return self._result(exe, verdict, stats)
+        return self._result(exe, verdict, stats, recs)
 
     # --- steps --------------------------------------------------------------------
     def _prepare(self, stack: contextlib.ExitStack, request: RunRequest,
@@ -194,26 +195,29 @@ class SandboxRunner:
         return GroupStats(oom_killed=cgroup.oom_killed(), pids_limited=cgroup.pids_limited(),
                           cpu_seconds=cgroup.cpu_seconds(), peak_memory_mb=cgroup.peak_memory_mb())
 
-    def _check_output(self, out_dir: Path, request: RunRequest, n_rows: int, n_items: int) -> Verdict:
-        """Quota (apparent sizes), then surprises, then the ids; never walks the folder."""
+    def _check_output(self, out_dir: Path, request: RunRequest, n_rows: int,
+                      n_items: int) -> tuple[Verdict, np.ndarray | None]:
+        """Quota (apparent sizes), then surprises, then the ids; never walks the folder.
+        (The verdict, the recommendations read when COMPLETED.)"""
         try:
             scan = scan_output(out_dir, {RECOMMENDATIONS})
         except OSError as exc:  # e.g. a tier-B/C candidate made the folder unreadable
-            return Verdict(Outcome.INVALID_OUTPUT, f"output folder unreadable: {exc}", "InvalidOutputError")
+            return Verdict(Outcome.INVALID_OUTPUT, f"output folder unreadable: {exc}", "InvalidOutputError"), None
         if scan.apparent_bytes > request.limits.output_mb * 2**20:
             return Verdict(Outcome.KILLED_BY_LIMIT, f"output quota exceeded: {scan.apparent_bytes / 2**20:.1f} MB "
-                           f"> {request.limits.output_mb} MB (apparent size: sparse files count in full)")
+                           f"> {request.limits.output_mb} MB (apparent size: sparse files count in full)"), None
         if scan.surprises:
             return Verdict(Outcome.INVALID_OUTPUT, "unexpected entries in the output folder: "
                            f"{', '.join(scan.surprises[:5])}; only {RECOMMENDATIONS} (written by the "
-                           "entry) belongs there: keep scratch files in /tmp", "InvalidOutputError")
+                           "entry) belongs there: keep scratch files in /tmp", "InvalidOutputError"), None
         try:
-            read_recommendations(out_dir, n_rows, int(request.config["k"]), n_items)
+            recs = read_recommendations(out_dir, n_rows, request.config.k, n_items)
         except InvalidOutputError as exc:
-            return Verdict(Outcome.INVALID_OUTPUT, str(exc), "InvalidOutputError")
-        return Verdict(Outcome.COMPLETED, "completed")
+            return Verdict(Outcome.INVALID_OUTPUT, str(exc), "InvalidOutputError"), None
+        return Verdict(Outcome.COMPLETED, "completed"), recs
 
-    def _result(self, exe: Execution, verdict: Verdict, stats: GroupStats | None) -> RunResult:
+    def _result(self, exe: Execution, verdict: Verdict, stats: GroupStats | None,
+                recs: np.ndarray | None) -> RunResult:
         report = final_report(exe.reports) or {}
         sig = exit_signal(exe.returncode, self.tier is not IsolationTier.C)
         fit, recommend = phase_seconds(exe.marks, exe.wall_seconds, verdict.outcome is Outcome.COMPLETED)
@@ -227,7 +231,8 @@ class SandboxRunner:
             error_type=verdict.error_type, message=verdict.message,
             traceback_tail=verdict.traceback, fit_seconds=fit, recommend_seconds=recommend,
             reported_fit_seconds=_advisory(report, "fit_seconds", exe.wall_seconds),
-            reported_recommend_seconds=_advisory(report, "recommend_seconds", exe.wall_seconds))
+            reported_recommend_seconds=_advisory(report, "recommend_seconds", exe.wall_seconds),
+            recommendations=recs)
 
 
 def _advisory(report: dict, key: str, wall: float) -> float | None:

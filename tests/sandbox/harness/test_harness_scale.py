@@ -22,7 +22,7 @@ def test_scoring_many_users_never_builds_a_users_by_items_matrix():
     recs = np.argsort(rng.random((n_users, 50)), axis=1)[:, :10] + n_items - 50  # tail items
     tracemalloc.start()
     report = score_recommendations(recs, relevant_matrix(target, users), users=users, train=train,
-                                   k=10, check_seen=False)
+                                   k=10, checked=True)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     dense_bool = n_users * n_items  # 100 MB: even one boolean users x items matrix

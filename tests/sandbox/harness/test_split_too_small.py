@@ -30,12 +30,12 @@ class WritingRunner:
     def run(self, request) -> RunResult:
         self.runs += 1
         users = np.load(Path(request.inputs) / "users.npy")
-        np.save(Path(request.output) / "recommendations.npy",
-                np.full((len(users), request.config["k"]), -1, dtype=np.int64))
+        recs = np.full((len(users), request.config.k), -1, dtype=np.int64)
+        np.save(Path(request.output) / "recommendations.npy", recs)
         return RunResult(outcome=Outcome.COMPLETED, exit_code=0, wall_seconds=0.1, cpu_seconds=0.1,
                          peak_memory_mb=1.0, tier=self.tier, stdout_tail="", stderr_tail="",
                          error_type=None, message="", traceback_tail="", fit_seconds=0.0,
-                         recommend_seconds=0.0)
+                         recommend_seconds=0.0, recommendations=recs)
 
 
 def test_user_temporal_without_validation_users_is_one_error_naming_the_minimum(tmp_path):
