@@ -18,7 +18,7 @@ from designer.loop import DesignLoop
 from designer.pipelines.pool import PoolOption, recall_pool
 from designer.proposers.compose_search import CompositionSearchProposer
 from designer.proposers.mixed import MixedProposer
-from designer.settings import limit_overrides, load_settings, parse_columns
+from designer.settings import limit_overrides, parse_columns
 from designer.subjects import PipelineSubject
 
 
@@ -67,13 +67,9 @@ def compose(ctx: typer.Context,
         raise UsageError(f"{pipeline} is an agent of role {target.role}, not a pipeline: "
                          f"use `agenticrs design --agent {pipeline}`, or see `agenticrs pipelines list`")
     limits = limit_overrides(wall_seconds=wall_limit, memory_mb=memory_mb)
-    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
-    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users,
-                         n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
-                         allow_insecure_sandbox=allow_insecure or None)
-    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
-    if settings.slots < workers:
-        settings = settings.model_copy(update={"slots": workers})
+    settings = s.run_settings(config, workers=workers, limits=limits, dataset=dataset, data_dir=data_dir, n_users=n_users,
+                              n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
+                              allow_insecure_sandbox=allow_insecure or None)
     names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
     with agent_lock(s.workspace.root / "locks", pipeline):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)

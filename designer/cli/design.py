@@ -23,7 +23,7 @@ from designer.proposers.search import SAMPLERS
 from designer.llm.data_card import attach_data_card
 from designer.loop import DesignLoop
 from designer.sessions import SessionBook, check_name, SessionRecord, end_run, kb_iterations, session_summary, start_run
-from designer.settings import limit_overrides, load_settings, parse_columns
+from designer.settings import limit_overrides, parse_columns
 from designer.static_check import check_module
 from knowledge_base.models import ExperimentStatus
 
@@ -104,13 +104,9 @@ def design(ctx: typer.Context,
     s.store.get_agent(agent)
     limits = limit_overrides(wall_seconds=wall_limit, cpu_seconds=cpu_limit, memory_mb=memory_mb,
                              max_processes=max_processes, output_mb=output_mb)
-    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
-    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns),
-                         split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None,
-                         slots=slots)
-    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
-    if settings.slots < workers:  # each worker needs a slot of its own
-        settings = settings.model_copy(update={"slots": workers})
+    settings = s.run_settings(config, workers=workers, limits=limits, dataset=dataset, data_dir=data_dir, n_users=n_users, n_items=n_items, columns=parse_columns(columns),
+                              split=split, seed=seed, allow_insecure_sandbox=allow_insecure or None,
+                              slots=slots)
     with agent_lock(s.workspace.root / "locks", agent):
         err.print(f"loading {settings.dataset} ({settings.split}) ...", highlight=False)
         with live.progress(err, live.Pulse(err, f"loading {settings.dataset} ({settings.split})")):

@@ -16,7 +16,7 @@ from designer.errors import UsageError
 from designer.events import EventKind
 from designer.evolve import Evolver
 from designer.loop import DesignLoop
-from designer.settings import limit_overrides, load_settings, parse_columns
+from designer.settings import limit_overrides, parse_columns
 from designer.static_check import check_module
 
 
@@ -74,13 +74,9 @@ def evolve(ctx: typer.Context,
     if target.role != "pipeline":
         raise UsageError(f"{pipeline} is an agent of role {target.role}, not a pipeline: see `agenticrs pipelines list`")
     limits = limit_overrides(wall_seconds=wall_limit)
-    config = config or (s.workspace.config_file if s.workspace.config_file.is_file() else None)
-    base = load_settings(config, workspace=s.workspace.root, dataset=dataset, data_dir=data_dir, n_users=n_users,
-                         n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
-                         allow_insecure_sandbox=allow_insecure or None)
-    settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)}) if limits else base
-    if settings.slots < workers:  # each worker needs a slot of its own
-        settings = settings.model_copy(update={"slots": workers})
+    settings = s.run_settings(config, workers=workers, limits=limits, dataset=dataset, data_dir=data_dir, n_users=n_users,
+                              n_items=n_items, columns=parse_columns(columns), split=split, seed=seed,
+                              allow_insecure_sandbox=allow_insecure or None)
     names = tuple(n.strip() for n in pool.split(",") if n.strip()) if pool else None
     view = LiveView(iterations, metric=target.inner_reward)
     with agent_lock(s.workspace.root / "locks", pipeline):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from designer.families import load_families
+from designer.settings import DesignSettings, load_settings
 from designer.release import Releaser
 from designer.versions import AgentRepository
 from designer.workspace import Workspace
@@ -37,6 +38,17 @@ class Services:
         self.options = options
         self.workspace = (Workspace.create(options.workspace, options.db) if create
                           else Workspace.open(options.workspace, options.db))
+
+    def run_settings(self, config: Path | None, *, workers: int = 1, limits: dict[str, Any] | None = None,
+                     **flags: Any) -> DesignSettings:
+        """The settings of a run: defaults < the TOML file (``--config``, else the workspace's)
+        < ``AGENTICRS_*`` < the flags given (None = not given). The limit flags merge into
+        ``[limits]`` key by key, validated with the rest; each worker gets a sandbox slot."""
+        config = config or (self.workspace.config_file if self.workspace.config_file.is_file() else None)
+        settings = load_settings(config, workspace=self.workspace.root, limits=limits or None, **flags)
+        if settings.slots < workers:
+            settings = settings.model_copy(update={"slots": workers})
+        return settings
 
     @cached_property
     def store(self) -> Store:
