@@ -27,7 +27,7 @@ demo: setup
 # The whole test suite (slow, postgres and sandbox tests included). Exit 5 (no tests) is a failure.
 test: setup
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q; rc=$$?; \
+	$(PY) -m pytest -q --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treated as a failure" >&2; exit 1; fi; exit $$rc
 
 test-fast: setup
