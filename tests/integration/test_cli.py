@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.clirun import BIN, TINY, cli
+from tests.integration.clirun import BIN, TINY, cli, evaluated_keys
 
 
 def test_init_then_lists_print_json(ws):
@@ -119,9 +119,7 @@ def test_a_killed_design_run_resumes_without_duplicates(ws):
     interrupted = db.execute("SELECT count(*) FROM experiments WHERE status = 'INTERRUPTED'").fetchone()[0]
     db.close()
     assert not running and interrupted <= 1, (running, interrupted)
-    finished = [r["id"] for r in rows if r["status"] not in ("RUNNING", "INTERRUPTED")]
-    exps = [json.loads(cli(ws, "history", "show", str(i), "--json").stdout) for i in finished]
-    keys = [(e["stage"], e["code_hash"]) for e in exps]
+    keys = evaluated_keys(ws, rows, "stage")
     assert len(keys) == len(set(keys)), "a candidate was evaluated twice"
     for _ in range(2):  # consistent right after the resumed run, and stays so
         lines = cli(ws, "agents", "check").stderr.strip().splitlines()

@@ -10,14 +10,16 @@ import time
 
 import pytest
 
-from tests.integration.clirun import BIN, TINY, cli
+from tests.integration.clirun import BIN, TINY, cli, evaluated_keys
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 
 @pytest.mark.timeout(900)
 def test_compose_promotes_a_pipeline_that_the_pipeline_commands_show(ws):
-    summary = json.loads(cli(ws, "compose", "--iterations", "3", "--auto-approve", "--json").stdout)
+    # one iteration on the tiny data set: its first move (the best source alone) already wins
+    # by far (p ~ 1e-15 over 300 users), and the later ones only add minutes
+    summary = json.loads(cli(ws, "compose", "--iterations", "1", "--auto-approve", "--json", *TINY).stdout)
     assert summary["agent"] == "default" and summary["approved_versions"], summary
     versions = json.loads(cli(ws, "pipelines", "versions", "default", "--json").stdout)
     assert [v["tag"] for v in versions][:2] == ["default/v1", "default/v2"] and versions[-1]["champion"]
@@ -87,9 +89,7 @@ def test_a_killed_compose_resumes_with_nothing_lost_or_duplicated(ws):
     running = db.execute("SELECT id FROM experiments WHERE status = 'RUNNING'").fetchall()
     db.close()
     assert not running
-    finished = [r["id"] for r in rows if r["status"] not in ("RUNNING", "INTERRUPTED")]
-    exps = [json.loads(cli(ws, "history", "show", str(i), "--json").stdout) for i in finished]
-    keys = [(e["stage"], e["code_hash"]) for e in exps]
+    keys = evaluated_keys(ws, rows, "stage")
     assert len(keys) == len(set(keys)), "a pipeline was evaluated twice"
     lines = cli(ws, "agents", "check").stderr.strip().splitlines()
     assert lines and all(line.endswith(": consistent") for line in lines), lines
